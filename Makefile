@@ -1,0 +1,54 @@
+# adaptfs — build, test, demo, bench.  `make help` lists the targets.
+
+GO                := go
+VERSITYGW_VERSION := v1.8.0
+VERSITYGW_PKG     := github.com/versity/versitygw/cmd/versitygw
+
+.PHONY: help build deps demo test bench vet clean
+
+help:
+	@echo "make build         bin/adaptfs"
+	@echo "make bin/versitygw the pinned local S3 test server ($(VERSITYGW_VERSION))"
+	@echo "make deps          check (as root: install) fuse3, rsync, tar"
+	@echo "make demo          mount a local bucket and copy a data set in"
+	@echo "make test          all tests, end to end included"
+	@echo "make bench         the benchmark scenarios in ./test"
+	@echo "make vet           gofmt check + go vet"
+	@echo "make clean         remove bin/adaptfs, demo/, bench-results/ (keeps bin/versitygw)"
+
+build:
+	$(GO) build -o bin/adaptfs ./cmd/adaptfs
+
+bin/versitygw:
+	GOBIN=$(CURDIR)/bin $(GO) install $(VERSITYGW_PKG)@$(VERSITYGW_VERSION)
+
+deps:
+	@missing=""; \
+	for c in fusermount3 rsync tar; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	if [ -z "$$missing" ]; then \
+		echo "deps: fusermount3, rsync and tar are installed"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "deps: missing$$missing; running apt-get install -y fuse3 rsync tar"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y fuse3 rsync tar; \
+	else \
+		echo "deps: missing$$missing; install them with: sudo apt-get install fuse3 rsync tar" >&2; exit 1; \
+	fi
+	@[ -e /dev/fuse ] || echo "deps: warning: /dev/fuse is missing, mounts will fail" >&2
+
+demo: deps build bin/versitygw
+	$(GO) run ./test/cmd/demo --adaptfs bin/adaptfs --versitygw bin/versitygw --dir demo
+
+test: deps build bin/versitygw
+	$(GO) test ./... -count=1 -timeout 25m
+
+bench: deps build bin/versitygw
+	$(GO) test ./test/ -run XXX -bench . -benchtime 1x -timeout 60m
+
+vet:
+	@bad=$$(gofmt -l $$(find . -name '*.go' -not -path './bin/*' -not -path './demo/*')); \
+	if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	@if grep -qF ' $(CURDIR)/demo/mnt ' /proc/self/mountinfo; then umount -l demo/mnt; fi
+	rm -rf bin/adaptfs demo bench-results

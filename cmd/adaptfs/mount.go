@@ -1,0 +1,446 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/adaptfs/adaptfs/adapt"
+	"github.com/adaptfs/adaptfs/cmd/adaptfs/config"
+	"github.com/adaptfs/adaptfs/fs"
+	"github.com/adaptfs/adaptfs/s3backend"
+	"github.com/adaptfs/adaptfs/stage"
+)
+
+const defaultConfigFile = "/etc/adaptfs/adaptfs.toml"
+
+// Environment of the re-executed daemon: the fd it reports readiness on.
+const readyFDEnv = "ADAPTFS_READY_FD"
+
+type mountArgs struct {
+	cfg        config.Config
+	spec       string // BUCKET[/PREFIX]
+	mountpoint string
+	foreground bool
+}
+
+// parseMount reads flags and arguments in any order (mount(8) and people
+// both put options after the operands).
+func parseMount(args []string) (mountArgs, error) {
+	var (
+		ma                                   mountArgs
+		cfgFile, endpoint, region, profile   string
+		stagingDir, logLevel, logFormat, log string
+		pathStyle, allowNonEmpty             bool
+		opts                                 []string
+	)
+	fl := flag.NewFlagSet("mount", flag.ContinueOnError)
+	fl.SetOutput(io.Discard)
+	fl.StringVar(&cfgFile, "config", "", "configuration file (TOML; default "+defaultConfigFile+" if it exists)")
+	fl.Func("o", "options key=value[,key=value...]: any configuration key, or a FUSE option", func(s string) error {
+		opts = append(opts, s)
+		return nil
+	})
+	fl.StringVar(&endpoint, "endpoint", "", "S3 endpoint URL (default: AWS)")
+	fl.StringVar(&region, "region", "", "S3 region")
+	fl.StringVar(&profile, "profile", "", "AWS shared-config profile for credentials")
+	fl.BoolVar(&pathStyle, "path-style", false, "path-style bucket addressing (most non-AWS servers)")
+	fl.StringVar(&stagingDir, "staging-dir", "", "staging directory (default under the user's cache dir)")
+	fl.BoolVar(&ma.foreground, "foreground", false, "stay in the foreground (systemd Type=simple, containers)")
+	fl.BoolVar(&ma.foreground, "f", false, "same as --foreground")
+	fl.BoolVar(&allowNonEmpty, "allow-nonempty", false, "mount over a non-empty directory")
+	fl.StringVar(&logLevel, "log-level", "", "debug, info, warn or error")
+	fl.StringVar(&logFormat, "log-format", "", "text or json")
+	fl.StringVar(&log, "log-file", "", "log to this file (default: stderr in the foreground, STAGING_DIR/adaptfs.log in the background)")
+	var pos []string
+	for {
+		if err := fl.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				printMountHelp(fl)
+				return ma, errHelp
+			}
+			return ma, usageError{err}
+		}
+		args = fl.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if len(pos) != 2 {
+		return ma, usageError{fmt.Errorf("want BUCKET[/PREFIX] MOUNTPOINT, got %d argument(s); see 'adaptfs mount --help'", len(pos))}
+	}
+	ma.spec, ma.mountpoint = pos[0], pos[1]
+
+	cfg := config.Default()
+	if cfgFile == "" {
+		if _, err := os.Stat(defaultConfigFile); err == nil {
+			cfgFile = defaultConfigFile
+		}
+	}
+	if cfgFile != "" {
+		if err := cfg.LoadFile(cfgFile); err != nil {
+			return ma, err
+		}
+	}
+	for _, o := range opts {
+		if err := cfg.ApplyOptions(o); err != nil {
+			return ma, err
+		}
+	}
+	set := func(key, val string) error {
+		if val == "" {
+			return nil
+		}
+		return cfg.Set(key, val)
+	}
+	for _, kv := range [][2]string{
+		{"endpoint", endpoint}, {"region", region}, {"profile", profile}, {"staging_dir", stagingDir},
+		{"log_level", logLevel}, {"log_format", logFormat}, {"log_file", log},
+	} {
+		if err := set(kv[0], kv[1]); err != nil {
+			return ma, err
+		}
+	}
+	if pathStyle {
+		cfg.PathStyle = true
+	}
+	if allowNonEmpty {
+		cfg.AllowNonEmpty = true
+	}
+	bucket, prefix, _ := strings.Cut(strings.TrimPrefix(ma.spec, "s3://"), "/")
+	cfg.Bucket = bucket
+	if prefix != "" {
+		cfg.Prefix = prefix
+	}
+	if cfg.StagingDir == "" {
+		dir, err := defaultStagingDir(cfg)
+		if err != nil {
+			return ma, err
+		}
+		cfg.StagingDir = dir
+	}
+	if err := cfg.Validate(); err != nil {
+		return ma, err
+	}
+	ma.cfg = cfg
+	return ma, nil
+}
+
+func printMountHelp(fl *flag.FlagSet) {
+	fmt.Print(`Usage: adaptfs mount [flags] BUCKET[/PREFIX] MOUNTPOINT
+
+Mounts BUCKET (optionally only PREFIX within it) at MOUNTPOINT. Writes land in
+the staging directory at disk speed and upload to S3 behind them. The command
+returns once the mount is ready (or fails with the reason); --foreground stays.
+
+Flags:
+`)
+	fl.SetOutput(os.Stdout)
+	fl.PrintDefaults()
+	fmt.Printf("\nConfiguration keys (file or -o key=value):\n  %s\n", strings.Join(config.Keys(), ", "))
+}
+
+// defaultStagingDir is $XDG_CACHE_HOME/adaptfs/BUCKET-HASH, one per
+// endpoint, bucket and prefix so that two mounts never share manifests.
+func defaultStagingDir(cfg config.Config) (string, error) {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("staging_dir: no cache directory (%w); set staging_dir", err)
+	}
+	sum := sha256.Sum256([]byte(cfg.Endpoint + "\x00" + cfg.Bucket + "\x00" + cfg.Prefix))
+	return filepath.Join(base, "adaptfs", cfg.Bucket+"-"+hex.EncodeToString(sum[:6])), nil
+}
+
+func cmdMount(ctx context.Context, args []string) error {
+	ma, err := parseMount(args)
+	if err != nil {
+		return err
+	}
+	mnt, err := checkMountpoint(ma.mountpoint, ma.cfg.AllowNonEmpty)
+	if err != nil {
+		return err
+	}
+	ma.mountpoint = mnt
+	if !ma.foreground && os.Getenv(readyFDEnv) == "" {
+		return daemonize(ma)
+	}
+	return serve(ctx, ma)
+}
+
+// checkMountpoint refuses a missing, non-directory, non-empty (unless
+// allowed) or already mounted mount point.
+func checkMountpoint(dir string, allowNonEmpty bool) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("mountpoint %s: %w", dir, err)
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return "", fmt.Errorf("mountpoint %s does not exist (create it with mkdir): %w", abs, err)
+	}
+	if !st.IsDir() {
+		return "", fmt.Errorf("mountpoint %s is not a directory", abs)
+	}
+	if mounted, _ := isMountpoint(abs); mounted {
+		return "", fmt.Errorf("mountpoint %s is already a mount point (unmount it first)", abs)
+	}
+	if !allowNonEmpty {
+		f, err := os.Open(abs)
+		if err != nil {
+			return "", fmt.Errorf("mountpoint %s: %w", abs, err)
+		}
+		names, _ := f.Readdirnames(1)
+		f.Close()
+		if len(names) > 0 {
+			return "", fmt.Errorf("mountpoint %s is not empty (its files would be hidden); use --allow-nonempty or -o allow_nonempty to mount anyway", abs)
+		}
+	}
+	return abs, nil
+}
+
+// isMountpoint reports whether dir appears as a mount point in mountinfo.
+func isMountpoint(dir string) (bool, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && unescapeMountinfo(fields[4]) == dir {
+			return true, nil
+		}
+	}
+	return false, sc.Err()
+}
+
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var c byte
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &c); err == nil {
+				b.WriteByte(c)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// daemonize re-executes adaptfs in a new session and waits until it reports
+// the mount ready, or exits with its error.
+func daemonize(ma mountArgs) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("daemonize: %w", err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("daemonize: %w", err)
+	}
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("daemonize: %w", err)
+	}
+	defer devnull.Close()
+	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Env = append(os.Environ(), readyFDEnv+"=3")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, os.Stderr // errors before ready reach the user
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start daemon: %w", err)
+	}
+	w.Close()
+	line, _ := bufio.NewReader(r).ReadString('\n')
+	r.Close()
+	if strings.TrimSpace(line) == "ready" {
+		cmd.Process.Release()
+		return nil
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return silentExit{code: ee.ExitCode()}
+	}
+	return fmt.Errorf("daemon exited before the mount was ready: %v", err)
+}
+
+// silentExit ends the command with a status, the reason already printed.
+type silentExit struct{ code int }
+
+func (s silentExit) Error() string { return fmt.Sprintf("exit status %d", s.code) }
+
+func newLogger(cfg config.Config, daemon bool) (*slog.Logger, io.Closer, error) {
+	var out io.Writer = os.Stderr
+	var closer io.Closer = io.NopCloser(nil)
+	path := cfg.LogFile
+	if path == "" && daemon {
+		path = filepath.Join(cfg.StagingDir, "adaptfs.log")
+	}
+	if path != "" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, nil, fmt.Errorf("log_file %s: %w", path, err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, nil, fmt.Errorf("log_file %s: %w", path, err)
+		}
+		out, closer = f, f
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, nil, fmt.Errorf("log_level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(out, opts)), closer, nil
+	}
+	return slog.New(slog.NewTextHandler(out, opts)), closer, nil
+}
+
+// serve runs the mount in this process until it is unmounted or signalled.
+func serve(ctx context.Context, ma mountArgs) error {
+	cfg := ma.cfg
+	daemon := os.Getenv(readyFDEnv) != ""
+	log, logCloser, err := newLogger(cfg, daemon)
+	if err != nil {
+		return err
+	}
+	defer logCloser.Close()
+
+	be, err := s3backend.New(ctx, cfg.S3, nil, log)
+	if err != nil {
+		return err
+	}
+	if err := be.CheckBucket(ctx); err != nil {
+		return err
+	}
+	params := adapt.NewFixed(cfg.Adapt)
+	area, err := stage.New(cfg.Stage, be, params, log)
+	if err != nil {
+		return err
+	}
+	defer area.Close()
+	if _, err := area.Recover(ctx); err != nil {
+		return err
+	}
+	fsys, err := fs.New(cfg.FS, be, area, normalizedPrefix(cfg.Prefix), log)
+	if err != nil {
+		return err
+	}
+	opts := fsys.Options()
+	opts.MountOptions = fuse.MountOptions{
+		FsName:        "adaptfs:" + ma.spec,
+		Name:          "adaptfs",
+		AllowOther:    cfg.AllowOther,
+		MaxWrite:      1 << 20,
+		MaxReadAhead:  1 << 20,
+		MaxBackground: 64,
+		DirectMount:   os.Geteuid() == 0,
+		Logger:        nil,
+	}
+	if cfg.DefaultPermissions {
+		opts.MountOptions.Options = append(opts.MountOptions.Options, "default_permissions")
+	}
+	if cfg.ReadOnly {
+		opts.MountOptions.Options = append(opts.MountOptions.Options, "ro")
+	}
+	server, err := gofs.Mount(ma.mountpoint, fsys.Root(), opts)
+	if err != nil {
+		return fmt.Errorf("mount %s: %w (is fuse3 installed and /dev/fuse accessible?)", ma.mountpoint, err)
+	}
+	log.Info("mounted", "bucket", cfg.Bucket, "prefix", cfg.Prefix, "mountpoint", ma.mountpoint,
+		"staging_dir", cfg.StagingDir, "part_size_mb", cfg.PartSizeMB, "concurrency", cfg.Concurrency)
+	signalReady(daemon, log)
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	done := make(chan struct{})
+	go func() { server.Wait(); close(done) }()
+	select {
+	case <-done:
+		log.Info("unmounted")
+	case sig := <-sigs:
+		log.Info("signal: waiting for pending uploads before unmounting (signal again to stop waiting)", "signal", sig.String())
+		fctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-sigs:
+				log.Warn("second signal: not waiting; staged data is kept and resumes on the next mount")
+				cancel()
+			case <-fctx.Done():
+			}
+		}()
+		if err := area.Flush(fctx); err != nil {
+			log.Warn("unmounting with uploads pending", "err", err)
+		}
+		cancel()
+		if err := server.Unmount(); err != nil {
+			log.Error("unmount failed", "err", err)
+		}
+		<-done
+	}
+	return nil
+}
+
+func normalizedPrefix(p string) string {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return ""
+	}
+	return p + "/"
+}
+
+// signalReady tells the waiting parent (and systemd, if it asked) that the
+// mount is ready, then detaches from the terminal.
+func signalReady(daemon bool, log *slog.Logger) {
+	if sock := os.Getenv("NOTIFY_SOCKET"); sock != "" {
+		if c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: sock, Net: "unixgram"}); err == nil {
+			c.Write([]byte("READY=1"))
+			c.Close()
+		} else {
+			log.Warn("sd_notify failed", "err", err)
+		}
+	}
+	if !daemon {
+		return
+	}
+	w := os.NewFile(3, "ready")
+	fmt.Fprintln(w, "ready")
+	w.Close()
+	if devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
+		syscall.Dup2(int(devnull.Fd()), 2)
+		devnull.Close()
+	}
+}
+
+func execCombined(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}

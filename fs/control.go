@@ -1,0 +1,36 @@
+package fs
+
+import (
+	"context"
+	"encoding/json"
+	"syscall"
+)
+
+// The control interface of a mount: extended attributes on its root, so the
+// `adaptfs sync` and `unmount` commands need nothing but the mount point.
+const (
+	// XattrQueue (get) is a JSON stage.Pending snapshot.
+	XattrQueue = "user.adaptfs.queue"
+	// XattrFlush (set, any value) starts every queued upload now and
+	// retries failed ones; it returns at once.
+	XattrFlush = "user.adaptfs.flush"
+)
+
+func (d *dirNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	if !d.IsRoot() || attr != XattrQueue {
+		return 0, syscall.ENODATA
+	}
+	b, err := json.Marshal(d.fsys.area.Pending())
+	if err != nil {
+		return 0, syscall.EIO
+	}
+	return copyXattr(dest, string(b))
+}
+
+func (d *dirNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	if !d.IsRoot() || attr != XattrFlush {
+		return syscall.ENOTSUP
+	}
+	d.fsys.area.Retry()
+	return 0
+}

@@ -1,0 +1,374 @@
+// Package stage owns the staging area: one local data file and one manifest
+// per written file, the part cutter that streams sequential writes to S3
+// multipart uploads while the writer is still writing, the write-back queue
+// of closed files, and recovery of closed files after a crash.
+//
+// Staged bytes live on disk; parts are read from the staging file as they are
+// sent, so RAM does not grow with part size or concurrency.
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/adaptfs/adaptfs/adapt"
+	"github.com/adaptfs/adaptfs/s3backend"
+)
+
+// ParamSource gives the upload parameters in force. The adaptive controller
+// implements it; adapt.Fixed is the configured, unchanging source.
+type ParamSource interface {
+	Params() adapt.Params
+}
+
+// Observer hears about completed uploads (the file system uses it to keep
+// its directory cache in step with the bucket).
+type Observer interface {
+	Uploaded(key string, info s3backend.ObjectInfo)
+}
+
+// Area is the staging area of one mount.
+type Area struct {
+	cfg    Config
+	dir    string
+	be     s3backend.Backend
+	params ParamSource
+	lim    *s3backend.Limiter
+	log    *slog.Logger
+	obs    Observer
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	jobs   sync.WaitGroup
+
+	mu      sync.Mutex
+	files   map[string]*File // by target key
+	changed chan struct{}    // closed and replaced on every state change (broadcast)
+	seq     atomic.Uint64
+
+	uploadedBytes atomic.Int64 // object bytes completed in S3 by this process
+	uploadedFiles atomic.Int64
+}
+
+// New opens (creating it 0700 if needed) the staging directory.
+func New(cfg Config, be s3backend.Backend, params ParamSource, log *slog.Logger) (*Area, error) {
+	if cfg.StagingDir == "" {
+		return nil, errors.New("staging_dir: not set")
+	}
+	if err := os.MkdirAll(cfg.StagingDir, 0o700); err != nil {
+		return nil, fmt.Errorf("staging_dir %s: %w", cfg.StagingDir, err)
+	}
+	if err := os.Chmod(cfg.StagingDir, 0o700); err != nil {
+		return nil, fmt.Errorf("staging_dir %s: %w", cfg.StagingDir, err)
+	}
+	probe, err := os.CreateTemp(cfg.StagingDir, ".probe-*")
+	if err != nil {
+		return nil, fmt.Errorf("staging_dir %s is not writable: %w", cfg.StagingDir, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &Area{
+		cfg:     cfg,
+		dir:     cfg.StagingDir,
+		be:      be,
+		params:  params,
+		lim:     s3backend.NewLimiter(params.Params().Concurrency),
+		log:     log,
+		ctx:     ctx,
+		cancel:  cancel,
+		files:   make(map[string]*File),
+		changed: make(chan struct{}),
+	}
+	a.seq.Store(uint64(time.Now().UnixNano()))
+	return a, nil
+}
+
+// SetObserver installs o; call before any file is staged.
+func (a *Area) SetObserver(o Observer) { a.obs = o }
+
+// Dir returns the staging directory.
+func (a *Area) Dir() string { return a.dir }
+
+// Close stops every upload (staged data stays on disk for the next mount).
+func (a *Area) Close() {
+	a.cancel()
+	a.jobs.Wait()
+}
+
+// acquire takes an upload slot, applying the concurrency in force first.
+func (a *Area) acquire(ctx context.Context) error {
+	a.lim.SetLimit(a.params.Params().Concurrency)
+	return a.lim.Acquire(ctx)
+}
+
+func (a *Area) notify() {
+	a.mu.Lock()
+	close(a.changed)
+	a.changed = make(chan struct{})
+	a.mu.Unlock()
+}
+
+func (a *Area) newID() string {
+	return fmt.Sprintf("%016x", a.seq.Add(1))
+}
+
+// Create stages a new, empty file for key, replacing any staged file with
+// that key. The file starts with one open writer.
+func (a *Area) Create(key string, meta s3backend.ObjectMeta) (*File, error) {
+	f, err := a.newFile(key, meta)
+	if err != nil {
+		return nil, err
+	}
+	f.writers, f.handles = 1, 1
+	if err := f.writeManifest(stateWriting); err != nil {
+		f.discardFiles()
+		return nil, err
+	}
+	a.install(f)
+	return f, nil
+}
+
+// Adopt stages a copy of an existing object for update: fill writes its
+// current bytes into the staging file. The file starts with one open writer,
+// and is uploaded whole after close (in-place updates cannot stream).
+func (a *Area) Adopt(ctx context.Context, key string, meta s3backend.ObjectMeta, fill func(ctx context.Context, w *os.File) (int64, error)) (*File, error) {
+	f, err := a.newFile(key, meta)
+	if err != nil {
+		return nil, err
+	}
+	n, err := fill(ctx, f.data)
+	if err != nil {
+		f.discardFiles()
+		return nil, fmt.Errorf("stage %s for update: %w", key, err)
+	}
+	f.size, f.contig, f.noStream = n, n, true
+	f.writers, f.handles = 1, 1
+	if err := f.writeManifest(stateWriting); err != nil {
+		f.discardFiles()
+		return nil, err
+	}
+	a.install(f)
+	return f, nil
+}
+
+func (a *Area) newFile(key string, meta s3backend.ObjectMeta) (*File, error) {
+	id := a.newID()
+	data, err := os.OpenFile(filepath.Join(a.dir, id+".data"), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("staging file for %s: %w", key, err)
+	}
+	f := &File{area: a, id: id, key: key, data: data, meta: meta, state: Writing}
+	return f, nil
+}
+
+// install puts f in the map, dropping whatever was staged under its key.
+func (a *Area) install(f *File) {
+	a.mu.Lock()
+	old := a.files[f.key]
+	a.files[f.key] = f
+	a.mu.Unlock()
+	if old != nil {
+		old.drop()
+	}
+	a.notify()
+}
+
+// Get returns the staged file for key, or nil.
+func (a *Area) Get(key string) *File {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.files[key]
+}
+
+// Remove drops the staged file for key (unlink): its upload is cancelled and
+// aborted, its staging files deleted. It reports whether one existed.
+func (a *Area) Remove(key string) bool {
+	a.mu.Lock()
+	f := a.files[key]
+	delete(a.files, key)
+	a.mu.Unlock()
+	if f == nil {
+		return false
+	}
+	f.drop()
+	a.notify()
+	return true
+}
+
+// Rename retargets the staged file at oldKey to newKey, replacing any staged
+// file at newKey. An upload already under way completes at its key and is
+// then moved server-side.
+func (a *Area) Rename(oldKey, newKey string) bool {
+	a.mu.Lock()
+	f := a.files[oldKey]
+	if f == nil {
+		a.mu.Unlock()
+		return false
+	}
+	delete(a.files, oldKey)
+	victim := a.files[newKey]
+	a.files[newKey] = f
+	a.mu.Unlock()
+	if victim != nil && victim != f {
+		victim.drop()
+	}
+	f.retarget(newKey)
+	a.notify()
+	return true
+}
+
+// RenamePrefix retargets every staged file under oldPrefix (a directory key
+// ending in "/") to newPrefix. It returns how many moved.
+func (a *Area) RenamePrefix(oldPrefix, newPrefix string) int {
+	a.mu.Lock()
+	var keys []string
+	for k := range a.files {
+		if strings.HasPrefix(k, oldPrefix) {
+			keys = append(keys, k)
+		}
+	}
+	a.mu.Unlock()
+	for _, k := range keys {
+		a.Rename(k, newPrefix+strings.TrimPrefix(k, oldPrefix))
+	}
+	return len(keys)
+}
+
+// Children lists the staged files directly under prefix ("" or ending in
+// "/") and the names of subdirectories implied by deeper staged files.
+func (a *Area) Children(prefix string) (files []*File, dirs []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	seen := map[string]bool{}
+	for k, f := range a.files {
+		rest, ok := strings.CutPrefix(k, prefix)
+		if !ok || rest == "" {
+			continue
+		}
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			if d := rest[:i]; !seen[d] {
+				seen[d] = true
+				dirs = append(dirs, d)
+			}
+			continue
+		}
+		files = append(files, f)
+	}
+	sort.Strings(dirs)
+	return files, dirs
+}
+
+// HasPrefix reports whether any staged file lives under prefix.
+func (a *Area) HasPrefix(prefix string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k := range a.files {
+		if strings.HasPrefix(k, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// forget removes f from the map and deletes its staging files once it is
+// uploaded and no handle holds it.
+func (a *Area) forget(f *File) {
+	f.mu.Lock()
+	if f.handles > 0 || f.state != Uploaded || f.dropped {
+		f.mu.Unlock() // reopened meanwhile, or already gone
+		return
+	}
+	f.dropped = true
+	key := f.key
+	f.mu.Unlock()
+	a.mu.Lock()
+	if a.files[key] == f {
+		delete(a.files, key)
+	}
+	a.mu.Unlock()
+	f.discardFiles()
+	a.notify()
+}
+
+// Pending describes what is still to be uploaded.
+type Pending struct {
+	Files         int      `json:"pending_files"`
+	Bytes         int64    `json:"pending_bytes"` // object bytes not yet confirmed in S3
+	UploadedBytes int64    `json:"uploaded_bytes"`
+	UploadedFiles int64    `json:"uploaded_files"`
+	Failed        []string `json:"failed,omitempty"` // "key: reason"
+}
+
+// Pending returns a snapshot of the queue. A file counts as pending from the
+// moment it is closed (flush) until it is complete in S3.
+func (a *Area) Pending() Pending {
+	a.mu.Lock()
+	files := make([]*File, 0, len(a.files))
+	for _, f := range a.files {
+		files = append(files, f)
+	}
+	a.mu.Unlock()
+	p := Pending{UploadedBytes: a.uploadedBytes.Load(), UploadedFiles: a.uploadedFiles.Load()}
+	for _, f := range files {
+		st := f.Stat()
+		switch {
+		case st.State == Failed:
+			p.Failed = append(p.Failed, fmt.Sprintf("%s: %v", st.Key, st.Err))
+		case st.State == Queued || st.State == Uploading || st.closedButOpen:
+			p.Files++
+			p.Bytes += st.Size - st.UploadedBytes
+		}
+	}
+	sort.Strings(p.Failed)
+	return p
+}
+
+// Flush starts every queued upload now (skipping the write-back delay),
+// retries failed ones, and waits until nothing closed is left to upload.
+// It returns an error naming every file whose upload failed.
+func (a *Area) Flush(ctx context.Context) error {
+	a.Retry()
+	for {
+		a.mu.Lock()
+		ch := a.changed
+		a.mu.Unlock()
+		p := a.Pending()
+		if p.Files == 0 {
+			if len(p.Failed) > 0 {
+				return fmt.Errorf("%d upload(s) failed: %s", len(p.Failed), strings.Join(p.Failed, "; "))
+			}
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-time.After(200 * time.Millisecond): // closed-but-open files age out
+		case <-ctx.Done():
+			return fmt.Errorf("sync: %w", ctx.Err())
+		}
+	}
+}
+
+// Retry starts queued uploads now (skipping the write-back delay) and
+// retries failed ones, without waiting.
+func (a *Area) Retry() {
+	a.mu.Lock()
+	files := make([]*File, 0, len(a.files))
+	for _, f := range a.files {
+		files = append(files, f)
+	}
+	a.mu.Unlock()
+	for _, f := range files {
+		f.kick(true)
+	}
+}

@@ -1,0 +1,47 @@
+package stage
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config is the staging area's part of the configuration.
+type Config struct {
+	// StagingDir holds one data file and one manifest per staged file.
+	// Default: $XDG_CACHE_HOME/adaptfs/<bucket>/<prefix hash> (0700).
+	StagingDir string `toml:"staging_dir"`
+	// StagingSync: "none" (close returns once the kernel has the bytes) or
+	// "close" (close also fsyncs the staging file).
+	StagingSync        string `toml:"staging_sync"`
+	MaxStagingMemoryMB int    `toml:"max_staging_memory_mb"`
+	StageAheadChunks   int    `toml:"stage_ahead_chunks"`
+	// WriteBackDelay is how long a closed file waits before its upload
+	// starts, so that rsync's write-then-rename and a quick chmod/touch after
+	// close cost no extra request. fsync and `adaptfs sync` skip the wait.
+	WriteBackDelay time.Duration `toml:"write_back_delay"`
+}
+
+// DefaultConfig returns the defaults (StagingDir is filled in by the caller).
+func DefaultConfig() Config {
+	return Config{
+		StagingSync:        "none",
+		MaxStagingMemoryMB: 256,
+		StageAheadChunks:   3,
+		WriteBackDelay:     500 * time.Millisecond,
+	}
+}
+
+// Validate reports the first bad value, naming its key.
+func (c Config) Validate() error {
+	switch {
+	case c.StagingSync != "none" && c.StagingSync != "close":
+		return fmt.Errorf("staging_sync: must be \"none\" or \"close\", got %q", c.StagingSync)
+	case c.MaxStagingMemoryMB < 16:
+		return fmt.Errorf("max_staging_memory_mb: at least 16, got %d", c.MaxStagingMemoryMB)
+	case c.StageAheadChunks < 1 || c.StageAheadChunks > 64:
+		return fmt.Errorf("stage_ahead_chunks: must be within 1..64, got %d", c.StageAheadChunks)
+	case c.WriteBackDelay < 0 || c.WriteBackDelay > time.Hour:
+		return fmt.Errorf("write_back_delay: must be within 0..1h, got %s", c.WriteBackDelay)
+	}
+	return nil
+}

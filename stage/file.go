@@ -1,0 +1,333 @@
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/adaptfs/adaptfs/s3backend"
+)
+
+// State is where a staged file is in its life.
+type State int
+
+const (
+	Writing   State = iota // open for writing, or never closed
+	Queued                 // closed; its upload waits for the write-back delay or a slot
+	Uploading              // upload under way
+	Uploaded               // complete in S3
+	Failed                 // the last upload attempt failed; data kept for a retry
+)
+
+func (s State) String() string {
+	return [...]string{"writing", "queued", "uploading", "uploaded", "failed"}[s]
+}
+
+// closedGrace is how long a file whose close (flush) was seen but whose
+// last handle is still open counts as pending for sync: release reaches us
+// asynchronously after close(2) returns.
+const closedGrace = 2 * time.Second
+
+// File is one staged file. Its data file holds the bytes; the manifest next
+// to it records what crash recovery needs.
+type File struct {
+	area *Area
+	id   string
+
+	mu       sync.Mutex
+	key      string
+	data     *os.File
+	size     int64
+	contig   int64 // [0, contig) was written in order: parts may be cut from it while open
+	meta     s3backend.ObjectMeta
+	writers  int
+	handles  int
+	flushed  time.Time // last close (flush) since the last write; zero if none
+	state    State
+	err      error
+	dropped  bool
+	noStream bool    // a write landed behind the stream: upload whole after close
+	stream   *stream // multipart upload fed while the file is written
+	job      *job    // scheduled or running upload
+	uploaded int64   // bytes of the current upload confirmed by S3
+}
+
+// FileStat is a snapshot of a staged file.
+type FileStat struct {
+	Key           string
+	Size          int64
+	Meta          s3backend.ObjectMeta
+	State         State
+	Err           error
+	UploadedBytes int64
+	closedButOpen bool
+}
+
+// Stat returns a snapshot.
+func (f *File) Stat() FileStat {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return FileStat{
+		Key: f.key, Size: f.size, Meta: f.meta, State: f.state, Err: f.err,
+		UploadedBytes: f.uploaded,
+		closedButOpen: f.state == Writing && !f.flushed.IsZero() && time.Since(f.flushed) < closedGrace,
+	}
+}
+
+// Open registers a new handle. A writer cancels any scheduled or running
+// upload (the content is about to change); trunc empties the file.
+func (f *File) Open(write, trunc bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dropped {
+		return fmt.Errorf("open %s: %w", f.key, os.ErrNotExist)
+	}
+	f.handles++
+	if !write {
+		return nil
+	}
+	f.writers++
+	f._cancelUpload()
+	f.state, f.err = Writing, nil
+	if trunc {
+		return f._truncate(0)
+	}
+	if f.stream != nil && f.stream.final {
+		f._abandonStream() // its last part may be short: nothing can follow it
+	}
+	if f.stream == nil {
+		f.noStream = true // an update of existing content: upload whole after close
+	}
+	return nil
+}
+
+// Release drops a handle; when the last writer goes, the upload is queued.
+// When the file is uploaded and unused, its staging files are removed.
+func (f *File) Release(write bool) {
+	f.mu.Lock()
+	f.handles--
+	if write {
+		f.writers--
+		if f.writers == 0 && !f.dropped {
+			f._schedule()
+		}
+	}
+	forget := f.handles == 0 && f.state == Uploaded
+	f.mu.Unlock()
+	if forget {
+		f.area.forget(f)
+	}
+	f.area.notify()
+}
+
+// Flush is close(2) of a writer: the content so far is what the user closed,
+// so the manifest says so (and the data is fsynced if staging_sync=close).
+func (f *File) Flush() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dropped || f.state != Writing {
+		return nil
+	}
+	f.flushed = time.Now()
+	if f.area.cfg.StagingSync == "close" {
+		if err := f.data.Sync(); err != nil {
+			return fmt.Errorf("sync staging file of %s: %w", f.key, err)
+		}
+	}
+	return f._writeManifest(stateClosed)
+}
+
+// WriteAt writes p at off into the staging file. Sequential writes feed the
+// multipart stream; a write behind it switches the file to a whole upload
+// after close.
+func (f *File) WriteAt(p []byte, off int64) (int, error) {
+	end := off + int64(len(p))
+	if off < 0 || end > MaxObjectSize {
+		return 0, fmt.Errorf("write %s at %d: %w", f.key, off, syscall.EFBIG)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dropped {
+		return 0, fmt.Errorf("write %s: %w", f.key, os.ErrNotExist)
+	}
+	if f.stream != nil && off < f.stream.sealed {
+		f._abandonStream()
+	}
+	n, err := f.data.WriteAt(p, off)
+	if err != nil {
+		return n, fmt.Errorf("write staging file of %s: %w", f.key, err)
+	}
+	f.flushed = time.Time{}
+	if f.state != Writing {
+		f.state = Writing // written again after an fsync: uploaded anew at close
+	}
+	f.size = max(f.size, end)
+	if off <= f.contig {
+		f.contig = max(f.contig, end)
+	}
+	f._cutParts(false)
+	return n, nil
+}
+
+// ReadAt reads from the staging file.
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	f.mu.Lock()
+	size := f.size
+	f.mu.Unlock()
+	if off >= size {
+		return 0, io.EOF
+	}
+	if rem := size - off; int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	n, err := f.data.ReadAt(p, off)
+	if errors.Is(err, io.EOF) && n == len(p) {
+		err = nil
+	}
+	return n, err
+}
+
+// Truncate sets the size.
+func (f *File) Truncate(size int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f._truncate(size)
+}
+
+func (f *File) _truncate(size int64) error {
+	if size < 0 || size > MaxObjectSize {
+		return fmt.Errorf("truncate %s to %d: %w", f.key, size, syscall.EFBIG)
+	}
+	if err := f.data.Truncate(size); err != nil {
+		return fmt.Errorf("truncate staging file of %s: %w", f.key, err)
+	}
+	if f.stream != nil && (size < f.stream.sealed || f.stream.final) {
+		f._abandonStream()
+		f.noStream = false // start over: the content from 0 is new
+	}
+	f.size = size
+	f.contig = min(f.contig, size)
+	f.flushed = time.Time{}
+	return nil
+}
+
+// SetMeta changes the metadata the object will carry (chmod, chown, touch).
+// A file that is queued or uploaded gets a new upload.
+func (f *File) SetMeta(change func(*s3backend.ObjectMeta)) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	change(&f.meta)
+	if f.state == Writing {
+		return nil
+	}
+	// Metadata is part of the object: the pending upload must carry it.
+	f._cancelUpload()
+	f._schedule()
+	return f._writeManifest(stateClosed)
+}
+
+// Sync uploads the file's current content now and waits until it is
+// complete in S3 (fsync). It returns the upload's error.
+func (f *File) Sync(ctx context.Context) error {
+	f.mu.Lock()
+	if f.dropped {
+		f.mu.Unlock()
+		return nil
+	}
+	if f.state == Uploaded {
+		f.mu.Unlock()
+		return nil
+	}
+	if f.state == Writing {
+		// fsync of an open file: upload a snapshot of what is there now.
+		if err := f._writeManifest(stateClosed); err != nil {
+			f.mu.Unlock()
+			return err
+		}
+		f._schedule()
+	}
+	j := f.job
+	f.mu.Unlock()
+	if j == nil {
+		return f.Stat().Err
+	}
+	j.start()
+	select {
+	case <-j.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return j.err
+}
+
+func (f *File) kick(retryFailed bool) {
+	f.mu.Lock()
+	if retryFailed && f.state == Failed && !f.dropped {
+		f._schedule()
+	}
+	j := f.job
+	f.mu.Unlock()
+	if j != nil {
+		j.start()
+	}
+}
+
+// retarget changes the key (rename).
+func (f *File) retarget(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.key = key
+	if f.state != Writing {
+		f._writeManifest(stateClosed)
+	} else {
+		f._writeManifest(stateWriting)
+	}
+}
+
+// drop cancels everything and deletes the staging files (unlink, replace).
+func (f *File) drop() {
+	f.mu.Lock()
+	f.dropped = true
+	f._cancelUpload()
+	if f.stream != nil {
+		f._abandonStream()
+	}
+	handles := f.handles
+	f.mu.Unlock()
+	os.Remove(f.manifestPath())
+	if handles == 0 {
+		f.discardFiles()
+	}
+}
+
+func (f *File) manifestPath() string { return filepath.Join(f.area.dir, f.id+".json") }
+func (f *File) dataPath() string     { return filepath.Join(f.area.dir, f.id+".data") }
+
+func (f *File) discardFiles() {
+	f.data.Close()
+	os.Remove(f.dataPath())
+	os.Remove(f.manifestPath())
+}
+
+func (f *File) writeManifest(state string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f._writeManifest(state)
+}
+
+func (f *File) _writeManifest(state string) error {
+	m := manifest{
+		Key: f.key, State: state, Size: f.size,
+		Mtime: f.meta.Mtime, Mode: f.meta.Mode, UID: f.meta.UID, GID: f.meta.GID,
+	}
+	if f.stream != nil {
+		m.UploadID, m.UploadKey = f.stream.uploadID, f.stream.key
+	}
+	return writeManifest(f.manifestPath(), m, f.area.cfg.StagingSync == "close")
+}

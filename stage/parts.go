@@ -1,0 +1,31 @@
+package stage
+
+// S3's multipart limits, and the part-size schedule that keeps any object up
+// to MaxObjectSize within MaxParts.
+const (
+	MiB           = 1 << 20
+	MinPartSize   = 5 * MiB
+	MaxPartSize   = 5 << 30
+	MaxParts      = 10000
+	MaxObjectSize = 5 << 40
+
+	// growthDivisor: once an upload holds more than growthDivisor parts' worth
+	// of bytes at the requested size, each next part is at least
+	// bytesSoFar/growthDivisor. Sizes then grow geometrically (×e every
+	// growthDivisor parts), which reaches 5 TiB well within 10,000 parts
+	// (the unit tests prove it) while keeping the final parts under 5 GiB
+	// (5 TiB / 1100 ≈ 4.65 GiB).
+	growthDivisor = 1100
+)
+
+// nextPartSize returns the size of the part to cut at offset sealed (bytes
+// already cut) when the controller asks for requested bytes. It never goes
+// below MinPartSize or above MaxPartSize and rounds growth up to whole MiB so
+// part sizes stay readable.
+func nextPartSize(requested, sealed int64) int64 {
+	size := max(requested, MinPartSize)
+	if grow := sealed / growthDivisor; grow > size {
+		size = (grow + MiB - 1) / MiB * MiB
+	}
+	return min(size, MaxPartSize)
+}

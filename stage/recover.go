@@ -1,0 +1,132 @@
+package stage
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Subdirectories of the staging directory for files recovery will not
+// upload: corrupt manifests, and files whose writer never closed them.
+const (
+	quarantineDir = "quarantine"
+	unclosedDir   = "unclosed"
+)
+
+// RecoveryReport says what Recover found.
+type RecoveryReport struct {
+	Resumed     []string // keys queued for upload again
+	Unclosed    []string // keys whose writer died before close: kept aside, not uploaded
+	Quarantined []string // manifest files that could not be read
+}
+
+// Recover re-queues every file that was closed but not uploaded when the
+// previous process stopped, so that nothing a user saw close succeed on is
+// lost. A file that was never closed is moved aside (the user did not see
+// its write finish); a manifest that cannot be decoded is quarantined with
+// its data, never silently dropped. Multipart uploads recorded in the
+// manifests are aborted; the upload restarts from the staged bytes.
+func (a *Area) Recover(ctx context.Context) (RecoveryReport, error) {
+	var rep RecoveryReport
+	entries, err := os.ReadDir(a.dir)
+	if err != nil {
+		return rep, fmt.Errorf("read staging dir: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasSuffix(name, ".json.tmp") {
+			os.Remove(filepath.Join(a.dir, name)) // torn write of a manifest that was replaced
+			continue
+		}
+		id, ok := strings.CutSuffix(name, ".json")
+		if !ok || e.IsDir() {
+			continue
+		}
+		path := filepath.Join(a.dir, name)
+		m, err := readManifest(path)
+		if err != nil {
+			a.log.Error("corrupt staging manifest quarantined", "manifest", path, "err", err)
+			a.moveAside(quarantineDir, id)
+			rep.Quarantined = append(rep.Quarantined, name)
+			continue
+		}
+		if m.UploadID != "" {
+			upKey := m.UploadKey
+			if upKey == "" {
+				upKey = m.Key
+			}
+			actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			if err := a.be.AbortMultipart(actx, upKey, m.UploadID); err != nil {
+				a.log.Warn("could not abort a multipart upload left by the previous run", "key", upKey, "err", err)
+			}
+			cancel()
+		}
+		if m.State == stateWriting {
+			a.log.Warn("staged file was never closed; kept aside, not uploaded", "key", m.Key, "dir", filepath.Join(a.dir, unclosedDir))
+			a.moveAside(unclosedDir, id)
+			rep.Unclosed = append(rep.Unclosed, m.Key)
+			continue
+		}
+		if err := a.resume(id, m); err != nil {
+			a.log.Error("staged file could not be resumed; quarantined", "key", m.Key, "err", err)
+			a.moveAside(quarantineDir, id)
+			rep.Quarantined = append(rep.Quarantined, name)
+			continue
+		}
+		rep.Resumed = append(rep.Resumed, m.Key)
+	}
+	if len(rep.Resumed) > 0 {
+		a.log.Info("resuming uploads left by the previous run", "files", len(rep.Resumed))
+	}
+	return rep, nil
+}
+
+func (a *Area) resume(id string, m manifest) error {
+	data, err := os.OpenFile(filepath.Join(a.dir, id+".data"), os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("open staged data: %w", err)
+	}
+	st, err := data.Stat()
+	if err != nil {
+		data.Close()
+		return fmt.Errorf("stat staged data: %w", err)
+	}
+	if st.Size() < m.Size {
+		data.Close()
+		return fmt.Errorf("staged data has %d bytes, manifest says %d", st.Size(), m.Size)
+	}
+	f := &File{area: a, id: id, key: m.Key, data: data, size: m.Size, contig: m.Size, meta: m.meta(), state: Queued}
+	a.mu.Lock()
+	old := a.files[m.Key]
+	a.files[m.Key] = f
+	a.mu.Unlock()
+	if old != nil {
+		old.drop() // two manifests for one key: the later (higher id) wins
+	}
+	f.mu.Lock()
+	f._writeManifest(stateClosed) // drop the aborted upload id
+	f._schedule()
+	j := f.job
+	f.mu.Unlock()
+	j.start()
+	return nil
+}
+
+func (a *Area) moveAside(sub, id string) {
+	dir := filepath.Join(a.dir, sub)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		a.log.Error("cannot create staging subdirectory", "dir", dir, "err", err)
+		return
+	}
+	for _, ext := range []string{".json", ".data"} {
+		from := filepath.Join(a.dir, id+ext)
+		if _, err := os.Stat(from); err == nil {
+			if err := os.Rename(from, filepath.Join(dir, id+ext)); err != nil {
+				a.log.Error("cannot move staged file aside", "file", from, "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,388 @@
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/adaptfs/adaptfs/s3backend"
+)
+
+// maxUploadAttempts is how often one closed file is tried before it is
+// marked failed (each request is already retried by the S3 client).
+const maxUploadAttempts = 4
+
+// stream is a multipart upload fed with parts cut from the staging file.
+type stream struct {
+	key      string
+	meta     s3backend.ObjectMeta // metadata the upload was created with
+	uploadID string        // set once created is closed
+	created  chan struct{} // closed when CreateMultipart returned
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // parts in flight
+
+	// guarded by the file's mutex
+	sealed    int64 // bytes cut into parts
+	final     bool  // cut after close: the last part may be short
+	nextPart  int32
+	inFlight  int
+	parts     []s3backend.CompletedPart
+	err       error // first error of the stream
+	createErr error
+}
+
+// job is one scheduled upload of a closed file.
+type job struct {
+	ctx      context.Context
+	cancel   context.CancelFunc
+	kick     chan struct{} // closed to skip the write-back delay
+	kickOnce sync.Once
+	done     chan struct{} // closed when the job ends
+	err      error         // set before done closes
+}
+
+func (j *job) start() { j.kickOnce.Do(func() { close(j.kick) }) }
+
+// _schedule queues an upload of the file as it is now.
+func (f *File) _schedule() {
+	f._cancelUpload()
+	ctx, cancel := context.WithCancel(f.area.ctx)
+	j := &job{ctx: ctx, cancel: cancel, kick: make(chan struct{}), done: make(chan struct{})}
+	f.job = j
+	f.state, f.err = Queued, nil
+	f.area.jobs.Add(1)
+	go f.run(j)
+}
+
+// _cancelUpload stops a scheduled or running upload. A stream that was
+// being fed while the file was open survives: it belongs to the content.
+func (f *File) _cancelUpload() {
+	if f.job != nil {
+		f.job.cancel()
+		f.job = nil
+	}
+}
+
+// _abandonStream aborts the multipart stream (the content behind it changed).
+func (f *File) _abandonStream() {
+	s := f.stream
+	f.stream = nil
+	f.noStream = true
+	s.cancel()
+	be := f.area.be
+	f.area.jobs.Add(1)
+	go func() {
+		defer f.area.jobs.Done()
+		s.wg.Wait()
+		<-s.created
+		if s.uploadID != "" {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := be.AbortMultipart(ctx, s.key, s.uploadID); err != nil {
+				f.area.log.Warn("abort of an abandoned multipart upload failed", "key", s.key, "err", err)
+			}
+		}
+	}()
+}
+
+// _cutParts cuts every part the contiguous bytes allow. With final set the
+// file is closed: everything up to size is cut, the last part may be short.
+func (f *File) _cutParts(final bool) {
+	if f.noStream {
+		return
+	}
+	p := f.area.params.Params()
+	limit := int64(f.area.cfg.StageAheadChunks + p.Concurrency)
+	for {
+		var sealed int64
+		if f.stream != nil {
+			sealed = f.stream.sealed
+		}
+		size := nextPartSize(p.PartSize, sealed)
+		avail := f.contig - sealed
+		if final {
+			avail = f.size - sealed
+			if f.stream != nil {
+				f.stream.final = true
+			}
+			if avail <= 0 {
+				return
+			}
+			size = min(size, avail)
+		} else if avail < size {
+			return
+		}
+		if f.stream == nil {
+			f._startStream()
+			f.stream.final = final
+		}
+		s := f.stream
+		if !final && int64(s.inFlight) >= limit {
+			return // cut more when a part finishes
+		}
+		s.nextPart++
+		s.inFlight++
+		s.wg.Add(1)
+		go f.uploadPart(s, s.nextPart, sealed, size)
+		s.sealed += size
+	}
+}
+
+func (f *File) _startStream() {
+	ctx, cancel := context.WithCancel(f.area.ctx)
+	meta := f.meta
+	s := &stream{key: f.key, meta: meta, created: make(chan struct{}), ctx: ctx, cancel: cancel}
+	f.stream = s
+	go func() {
+		defer close(s.created)
+		id, err := f.area.be.CreateMultipart(ctx, s.key, meta)
+		f.mu.Lock()
+		s.uploadID, s.createErr = id, err
+		if err != nil && s.err == nil {
+			s.err = err
+		}
+		if err == nil && f.stream == s {
+			f._writeManifest(f.manifestState())
+		}
+		f.mu.Unlock()
+	}()
+}
+
+func (f *File) manifestState() string {
+	if f.state == Writing && f.flushed.IsZero() {
+		return stateWriting
+	}
+	return stateClosed
+}
+
+func (f *File) uploadPart(s *stream, num int32, off, size int64) {
+	defer s.wg.Done()
+	err := f.sendPart(s, num, off, size)
+	f.mu.Lock()
+	s.inFlight--
+	if err != nil && s.err == nil {
+		s.err = err
+	}
+	if err == nil && f.stream == s && f.state == Writing {
+		f._cutParts(false)
+	}
+	f.mu.Unlock()
+}
+
+func (f *File) sendPart(s *stream, num int32, off, size int64) error {
+	select {
+	case <-s.created:
+	case <-s.ctx.Done():
+		return s.ctx.Err()
+	}
+	if s.createErr != nil {
+		return s.createErr
+	}
+	if err := f.area.acquire(s.ctx); err != nil {
+		return err
+	}
+	defer f.area.lim.Release()
+	body := io.NewSectionReader(f.data, off, size)
+	etag, err := f.area.be.UploadPart(s.ctx, s.key, s.uploadID, num, body, size)
+	if err != nil {
+		return fmt.Errorf("part %d of %s: %w", num, s.key, err)
+	}
+	f.mu.Lock()
+	s.parts = append(s.parts, s3backend.CompletedPart{Number: num, ETag: etag, Size: size})
+	if f.stream == s {
+		f.uploaded += size
+	}
+	f.mu.Unlock()
+	return nil
+}
+
+// run is the life of one job: wait out the write-back delay, upload with
+// retries, then mark the file uploaded or failed.
+func (f *File) run(j *job) {
+	defer f.area.jobs.Done()
+	defer close(j.done)
+	if d := f.area.cfg.WriteBackDelay; d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-j.kick:
+			t.Stop()
+		case <-j.ctx.Done():
+			t.Stop()
+			j.err = j.ctx.Err()
+			return
+		}
+	}
+	var err error
+	for attempt := 1; attempt <= maxUploadAttempts; attempt++ {
+		err = f.uploadOnce(j)
+		if err == nil || j.ctx.Err() != nil || permanent(err) {
+			break
+		}
+		backoff := time.Duration(1<<attempt)*time.Second + rand.N(time.Second)
+		f.area.log.Warn("upload failed, will retry", "key", f.Stat().Key, "attempt", attempt, "in", backoff.Round(time.Millisecond), "err", err)
+		select {
+		case <-time.After(backoff):
+		case <-j.ctx.Done():
+		}
+	}
+	j.err = err
+	f.finish(j, err)
+}
+
+func permanent(err error) bool {
+	return errors.Is(err, s3backend.ErrNoSuchBucket) || errors.Is(err, s3backend.ErrAccessDenied) ||
+		errors.Is(err, s3backend.ErrInvalidRequest)
+}
+
+func (f *File) finish(j *job, err error) {
+	f.mu.Lock()
+	if f.job != j { // superseded or cancelled
+		f.mu.Unlock()
+		if err == nil {
+			err = context.Canceled
+		}
+		j.err = err
+		return
+	}
+	f.job = nil
+	info := s3backend.ObjectInfo{Key: f.key, Size: f.size, Meta: f.meta, LastModified: time.Now()}
+	if err != nil {
+		f.state, f.err = Failed, err
+		f.mu.Unlock()
+		f.area.log.Error("upload failed; the staged data is kept and retried by `adaptfs sync` or the next mount",
+			"key", info.Key, "staging_file", f.dataPath(), "err", err)
+		f.area.notify()
+		return
+	}
+	f.state = Uploaded
+	forget := f.handles == 0
+	f.mu.Unlock()
+	f.area.uploadedBytes.Add(info.Size)
+	f.area.uploadedFiles.Add(1)
+	if o := f.area.obs; o != nil {
+		o.Uploaded(info.Key, info)
+	}
+	if forget {
+		f.area.forget(f)
+	} else {
+		f.area.notify()
+	}
+}
+
+// uploadOnce uploads the file's current content: the open stream is
+// finished, or the file goes up whole (one PUT if below one part).
+func (f *File) uploadOnce(j *job) error {
+	f.mu.Lock()
+	if f.job != j {
+		f.mu.Unlock()
+		return context.Canceled
+	}
+	f.state = Uploading
+	if s := f.stream; s != nil && s.err != nil {
+		f._abandonStream()
+		f.noStream = false
+	}
+	if f.stream == nil {
+		f.noStream = false
+		f.uploaded = 0
+		if f.size < max(f.area.params.Params().PartSize, MinPartSize) {
+			return f._put(j)
+		}
+	}
+	f.contig = f.size
+	f._cutParts(true)
+	s := f.stream
+	f.mu.Unlock()
+	f.area.notify()
+
+	waited := make(chan struct{})
+	go func() { s.wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-j.ctx.Done():
+		return j.ctx.Err()
+	}
+	f.mu.Lock()
+	if err := s.err; err != nil {
+		f.mu.Unlock()
+		return err
+	}
+	parts := append([]s3backend.CompletedPart(nil), s.parts...)
+	f.mu.Unlock()
+	sort.Slice(parts, func(a, b int) bool { return parts[a].Number < parts[b].Number })
+
+	if err := f.area.acquire(j.ctx); err != nil {
+		return err
+	}
+	_, err := f.area.be.CompleteMultipart(j.ctx, s.key, s.uploadID, parts)
+	f.area.lim.Release()
+	if err != nil {
+		f.mu.Lock()
+		if f.stream == s {
+			f._abandonStream()
+			f.noStream = false
+		}
+		f.mu.Unlock()
+		return fmt.Errorf("complete %s: %w", s.key, err)
+	}
+	f.mu.Lock()
+	if f.stream == s {
+		f.stream = nil
+	}
+	f.mu.Unlock()
+	return f.settle(j.ctx, s.key, s.meta)
+}
+
+// _put uploads the whole file with one PutObject; called with f.mu held,
+// returns with it released.
+func (f *File) _put(j *job) error {
+	key, size, meta := f.key, f.size, f.meta
+	f.mu.Unlock()
+	f.area.notify()
+	if err := f.area.acquire(j.ctx); err != nil {
+		return err
+	}
+	_, err := f.area.be.Put(j.ctx, key, io.NewSectionReader(f.data, 0, size), size, meta)
+	f.area.lim.Release()
+	if err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	f.mu.Lock()
+	f.uploaded = size
+	f.mu.Unlock()
+	return f.settle(j.ctx, key, meta)
+}
+
+// settle makes the object just completed at uploadedKey with uploadedMeta
+// match the file as it is now: a rename or a metadata change (rsync's
+// utimes, chmod) that came while the upload ran is applied server-side.
+func (f *File) settle(ctx context.Context, uploadedKey string, uploadedMeta s3backend.ObjectMeta) error {
+	f.mu.Lock()
+	key, meta := f.key, f.meta
+	f.mu.Unlock()
+	if key == uploadedKey && metaEqual(meta, uploadedMeta) {
+		return nil
+	}
+	if err := f.area.be.Copy(ctx, uploadedKey, key, &meta); err != nil {
+		return fmt.Errorf("move %s to %s after rename: %w", uploadedKey, key, err)
+	}
+	if key == uploadedKey {
+		return nil
+	}
+	if err := f.area.be.Delete(ctx, uploadedKey); err != nil {
+		return fmt.Errorf("remove %s after rename: %w", uploadedKey, err)
+	}
+	return nil
+}
+
+func metaEqual(a, b s3backend.ObjectMeta) bool {
+	return a.Mtime.Equal(b.Mtime) && a.Mode == b.Mode && a.UID == b.UID && a.GID == b.GID &&
+		a.HasOwner == b.HasOwner && a.ContentEncoding == b.ContentEncoding
+}
