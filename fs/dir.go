@@ -359,6 +359,12 @@ func (f *FS) renameDir(ctx context.Context, oldKey, newKey string) syscall.Errno
 			hasMarker = true
 			continue
 		}
+		if strings.HasSuffix(rel, "/") { // a marker: recreate it (some servers refuse to copy them)
+			if _, err := f.be.Put(ctx, newP+rel, strings.NewReader(""), 0, s3backend.ObjectMeta{}); err != nil {
+				return errno(err)
+			}
+			continue
+		}
 		if err := f.be.Copy(ctx, oldP+rel, newP+rel, nil); err != nil {
 			f.log.Error("directory rename: copy failed", "from", oldP+rel, "to", newP+rel, "err", err)
 			return errno(err)

@@ -1,6 +1,7 @@
 package s3backend
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -208,7 +209,7 @@ func (c *Client) CheckBucket(ctx context.Context) error {
 		return fmt.Errorf("check bucket %q: %w", c.bucket, ctx.Err())
 	}
 	code := errorCode(err)
-	switch sentinelFor(ctx, err) {
+	switch sentinelFor(cctx, err) {
 	case ErrNoSuchBucket, ErrNotFound:
 		return fmt.Errorf("bucket %q at %s: %w", c.bucket, c.endpoint, ErrNoSuchBucket)
 	case ErrAccessDenied:
@@ -284,7 +285,7 @@ func (c *Client) UploadPart(ctx context.Context, key, uploadID string, number in
 // CompleteMultipart assembles the parts; their order in parts is irrelevant.
 func (c *Client) CompleteMultipart(ctx context.Context, key, uploadID string, parts []CompletedPart) (string, error) {
 	sorted := slices.Clone(parts)
-	slices.SortFunc(sorted, func(a, b CompletedPart) int { return int(a.Number) - int(b.Number) })
+	slices.SortFunc(sorted, func(a, b CompletedPart) int { return cmp.Compare(a.Number, b.Number) })
 	done := make([]types.CompletedPart, len(sorted))
 	for i, p := range sorted {
 		done[i] = types.CompletedPart{PartNumber: aws.Int32(p.Number), ETag: aws.String(p.ETag)}
@@ -441,7 +442,8 @@ func (c *Client) DeleteMany(ctx context.Context, keys []string) error {
 			Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
 		})
 		if err != nil {
-			return c.wrapErr(ctx, fmt.Sprintf("delete %d objects starting at", len(batch)), batch[0], err)
+			errs = append(errs, c.wrapErr(ctx, fmt.Sprintf("delete %d objects starting at", len(batch)), batch[0], err))
+			return errors.Join(errs...)
 		}
 		for _, e := range out.Errors {
 			if err := c.deleteError(e); err != nil {

@@ -404,15 +404,18 @@ func TestCopy(t *testing.T) {
 		})
 	}
 
-	// Copy onto itself with new metadata is how chmod/utimes are applied.
-	if err := c.Copy(ctx, src, src, &replaced); err != nil {
+	// Copy onto itself with new metadata is how chmod/utimes are applied;
+	// the caller passes the whole new ObjectMeta, Content-Encoding included.
+	chmod := meta
+	chmod.Mode = 0o100600
+	if err := c.Copy(ctx, src, src, &chmod); err != nil {
 		t.Fatalf("Copy onto itself: %v", err)
 	}
 	info, err := c.Head(ctx, src)
 	if err != nil {
 		t.Fatalf("Head: %v", err)
 	}
-	checkMeta(t, info.Meta, replaced)
+	checkMeta(t, info.Meta, chmod)
 
 	if err := c.Copy(ctx, "missing", "x", nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Copy of missing source: %v, want ErrNotFound", err)

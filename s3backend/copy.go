@@ -110,7 +110,7 @@ func (c *Client) copyMultipart(ctx context.Context, src, dst string, meta *Objec
 				CopySourceIfMatch: head.ETag,
 			})
 			if err != nil {
-				return c.wrapErr(ctx, fmt.Sprintf("copy %s: part %d of", src, number), dst, err)
+				return c.wrapErr(gctx, fmt.Sprintf("copy %s: part %d of", src, number), dst, err)
 			}
 			if r.CopyPartResult == nil {
 				return fmt.Errorf("copy %s: part %d of %s: no ETag in response", src, number, dst)

@@ -67,7 +67,10 @@ type attempt struct {
 	firstByte time.Time // guarded by mu
 }
 
-func (a *attempt) wroteRequest(httptrace.WroteRequestInfo) {
+func (a *attempt) wroteRequest(info httptrace.WroteRequestInfo) {
+	if info.Err != nil {
+		return // the request never got out whole
+	}
 	now := time.Now()
 	a.mu.Lock()
 	a.bodyDone = now

@@ -58,7 +58,14 @@ func runWithServer(m *testing.M) int {
 	}
 	cmd := exec.Command(bin, "--access", testAccess, "--secret", testSecret,
 		"--port", addr, "--keep-alive", "--quiet", "posix", data)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	logPath := filepath.Join(dir, "versitygw.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		return 1
+	}
+	defer logFile.Close()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: start versitygw:", err)
 		return 1
@@ -68,7 +75,8 @@ func runWithServer(m *testing.M) int {
 		_ = cmd.Wait()
 	}()
 	if err := waitListening(addr, 10*time.Second); err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: versitygw:", err)
+		out, _ := os.ReadFile(logPath)
+		fmt.Fprintf(os.Stderr, "FAIL: versitygw: %v\n%s", err, out)
 		return 1
 	}
 	testEndpoint = "http://" + addr

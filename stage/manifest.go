@@ -23,17 +23,17 @@ const (
 // manifest is the on-disk record of one staged file, next to its data file.
 // It is what crash recovery reads.
 type manifest struct {
-	Version  int       `json:"version"`
-	Key      string    `json:"key"`                  // target key (relative to the prefix)
-	State    string    `json:"state"`                // stateWriting or stateClosed
-	Size     int64     `json:"size"`                 // bytes of the data file that belong to the object
-	Mtime    time.Time `json:"mtime"`                // file mtime (metadata)
-	Mode     uint32    `json:"mode"`                 // st_mode incl. type bits
-	UID      uint32    `json:"uid"`                  // owner
-	GID      uint32    `json:"gid"`                  // group
-	UploadID string    `json:"upload_id,omitempty"`  // multipart upload in progress, if any
-	UploadKey string   `json:"upload_key,omitempty"` // the key that upload targets (differs after a rename)
-	Written  time.Time `json:"written"`              // when this manifest was written
+	Version   int       `json:"version"`
+	Key       string    `json:"key"`                  // target key (relative to the prefix)
+	State     string    `json:"state"`                // stateWriting or stateClosed
+	Size      int64     `json:"size"`                 // bytes of the data file that belong to the object
+	Mtime     time.Time `json:"mtime"`                // file mtime (metadata)
+	Mode      uint32    `json:"mode"`                 // st_mode incl. type bits
+	UID       uint32    `json:"uid"`                  // owner
+	GID       uint32    `json:"gid"`                  // group
+	UploadID  string    `json:"upload_id,omitempty"`  // multipart upload in progress, if any
+	UploadKey string    `json:"upload_key,omitempty"` // the key that upload targets (differs after a rename)
+	Written   time.Time `json:"written"`              // when this manifest was written
 }
 
 func (m manifest) meta() s3backend.ObjectMeta {

@@ -21,8 +21,8 @@ const maxUploadAttempts = 4
 type stream struct {
 	key      string
 	meta     s3backend.ObjectMeta // metadata the upload was created with
-	uploadID string        // set once created is closed
-	created  chan struct{} // closed when CreateMultipart returned
+	uploadID string               // set once created is closed
+	created  chan struct{}        // closed when CreateMultipart returned
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // parts in flight

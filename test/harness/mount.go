@@ -506,3 +506,7 @@ func procStatusKB(pid int, key string) (int64, error) {
 	}
 	return 0, fmt.Errorf("rss of pid %d: no %s in /proc/%d/status", pid, key, pid)
 }
+
+// StagingDir returns the mount's staging directory (for a remount over the
+// same staged data).
+func (m *Mount) StagingDir() string { return m.opts.StagingDir }

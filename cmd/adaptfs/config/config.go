@@ -786,15 +786,15 @@ func (s *scanner) extraQuotes(q byte) {
 	}
 }
 
-// container skips array items or inline-table entries up to close.
-func (s *scanner) container(close byte, entries bool) {
+// container skips array items or inline-table entries up to end.
+func (s *scanner) container(end byte, entries bool) {
 	for {
 		s.skipSpace(true)
 		if s.eof() {
 			return
 		}
 		switch s.peek() {
-		case close:
+		case end:
 			s.i++
 			return
 		case ',':

@@ -666,3 +666,56 @@ func TestKeyLines(t *testing.T) {
 		})
 	}
 }
+
+// TestConvertKinds covers the field kinds no key uses today, for both the
+// option (string) and the file (TOML value) conversions.
+func TestConvertKinds(t *testing.T) {
+	tests := []struct {
+		name    string
+		target  any // pointer to a zero value of the kind
+		option  string
+		file    any
+		want    any // value after a successful conversion
+		wantErr string
+	}{
+		{"uint option", new(uint16), "65535", nil, uint16(65535), ""},
+		{"uint option range", new(uint16), "65536", nil, nil, "integer out of range"},
+		{"uint option negative", new(uint), "-1", nil, nil, "not a non-negative integer"},
+		{"uint file", new(uint32), "", int64(7), uint32(7), ""},
+		{"uint file negative", new(uint32), "", int64(-7), nil, "-7 is out of range for uint32"},
+		{"int8 option range", new(int8), "200", nil, nil, "integer out of range"},
+		{"int8 file range", new(int8), "", int64(200), nil, "200 is out of range for int8"},
+		{"float option", new(float64), "0.25", nil, 0.25, ""},
+		{"float option bad", new(float64), "quarter", nil, nil, "not a number"},
+		{"float32 option range", new(float32), "1e300", nil, nil, "number out of range"},
+		{"float file", new(float64), "", 0.5, 0.5, ""},
+		{"float file from integer", new(float64), "", int64(2), 2.0, ""},
+		{"float32 file range", new(float32), "", 1e300, nil, "1e+300 is out of range for float32"},
+		{"float file wrong type", new(float64), "", "x", nil, `want a number, got string "x"`},
+		{"long string cut", new(int), "", strings.Repeat("a", 50), nil, `want an integer, got string "` + strings.Repeat("a", 40) + `"...`},
+		{"unsupported", new([]string), "x", nil, nil, "unsupported type []string"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := reflect.ValueOf(tt.target).Elem()
+			var err error
+			if tt.file != nil {
+				err = setTOML(v, tt.file)
+			} else {
+				err = setString(v, tt.option)
+			}
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("got error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := v.Interface(); got != tt.want {
+				t.Errorf("got %v (%T), want %v (%T)", got, got, tt.want, tt.want)
+			}
+		})
+	}
+}
