@@ -100,7 +100,13 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		f.fillDir(&out.Attr)
 		return d.child(ctx, name, true), 0
 	}
-	f.fillFile(&out.Attr, de.info.Size, de.info.Meta, de.info.LastModified)
+	info := de.info
+	if !de.metaKnown { // mtime and mode live in user metadata: rsync needs them right
+		if info, err = f.object(ctx, key); err != nil {
+			return nil, errno(err)
+		}
+	}
+	f.fillFile(&out.Attr, info.Size, info.Meta, info.LastModified)
 	return d.child(ctx, name, false), 0
 }
 

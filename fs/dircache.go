@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,10 +84,16 @@ func (c *dirCache) _refresh(ctx context.Context, dir string, l *listing) error {
 	if err != nil {
 		return err
 	}
-	// Keep what we already learned by HEAD for unchanged objects.
+	// Keep the metadata we know (from HEAD or our own upload) for objects
+	// that did not change.
 	for name, e := range fresh {
-		if old := l.entries[name]; old != nil && old.metaKnown && !e.isDir && old.info.ETag == e.info.ETag && old.info.Size == e.info.Size {
-			e.info.Meta, e.metaKnown = old.info.Meta, true
+		if e.isDir {
+			continue
+		}
+		for _, old := range []*dirEntry{l.entries[name], l.changes[name].entry} {
+			if old != nil && old.metaKnown && sameObject(old.info, e.info) {
+				e.info.Meta, e.metaKnown = old.info.Meta, true
+			}
 		}
 	}
 	l.entries, l.fetched = fresh, start
@@ -96,6 +103,10 @@ func (c *dirCache) _refresh(ctx context.Context, dir string, l *listing) error {
 		}
 	}
 	return nil
+}
+
+func sameObject(a, b s3backend.ObjectInfo) bool {
+	return a.Size == b.Size && a.ETag != "" && strings.Trim(a.ETag, `"`) == strings.Trim(b.ETag, `"`)
 }
 
 // _resolve returns what name is in l; called with l.mu held.

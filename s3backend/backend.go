@@ -59,6 +59,7 @@ type CompletedPart struct {
 	Number int32
 	ETag   string
 	Size   int64
+	CRC32C string // base64 CRC32C of the part, as sent and verified by the server
 }
 
 // Upload is one in-progress multipart upload as listed by the server.
@@ -79,7 +80,7 @@ type Backend interface {
 	CheckBucket(ctx context.Context) error
 	Put(ctx context.Context, key string, body io.ReadSeeker, size int64, meta ObjectMeta) (etag string, err error)
 	CreateMultipart(ctx context.Context, key string, meta ObjectMeta) (uploadID string, err error)
-	UploadPart(ctx context.Context, key, uploadID string, number int32, body io.ReadSeeker, size int64) (etag string, err error)
+	UploadPart(ctx context.Context, key, uploadID string, number int32, body io.ReadSeeker, size int64) (CompletedPart, error)
 	CompleteMultipart(ctx context.Context, key, uploadID string, parts []CompletedPart) (etag string, err error)
 	AbortMultipart(ctx context.Context, key, uploadID string) error
 	ListParts(ctx context.Context, key, uploadID string) ([]CompletedPart, error)

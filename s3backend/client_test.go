@@ -180,8 +180,8 @@ func TestMultipart(t *testing.T) {
 	g, gctx := errgroup.WithContext(ctx)
 	for i, p := range parts {
 		g.Go(func() error {
-			etag, err := c.UploadPart(gctx, "big/object", id, int32(i+1), bytes.NewReader(p), int64(len(p)))
-			done[i] = CompletedPart{Number: int32(i + 1), ETag: etag, Size: int64(len(p))}
+			part, err := c.UploadPart(gctx, "big/object", id, int32(i+1), bytes.NewReader(p), int64(len(p)))
+			done[i] = part
 			return err
 		})
 	}
@@ -707,12 +707,12 @@ func TestSampler(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(OpCreate, 0, -1)
-	etag, err := c.UploadPart(ctx, "big", id, 1, bytes.NewReader(part), int64(len(part)))
+	done, err := c.UploadPart(ctx, "big", id, 1, bytes.NewReader(part), int64(len(part)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	expect(OpPart, int64(len(part)), -1)
-	if _, err := c.CompleteMultipart(ctx, "big", id, []CompletedPart{{Number: 1, ETag: etag}}); err != nil {
+	if _, err := c.CompleteMultipart(ctx, "big", id, []CompletedPart{done}); err != nil {
 		t.Fatal(err)
 	}
 	if s := expect(OpComplete, -1, -1); s.Bytes == 0 {

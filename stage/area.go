@@ -43,6 +43,7 @@ type Area struct {
 	be     s3backend.Backend
 	params ParamSource
 	lim    *s3backend.Limiter
+	mem    *memPool
 	log    *slog.Logger
 	obs    Observer
 
@@ -84,6 +85,7 @@ func New(cfg Config, be s3backend.Backend, params ParamSource, log *slog.Logger)
 		be:      be,
 		params:  params,
 		lim:     s3backend.NewLimiter(params.Params().Concurrency),
+		mem:     newMemPool(int64(cfg.MaxStagingMemoryMB) << 20),
 		log:     log,
 		ctx:     ctx,
 		cancel:  cancel,

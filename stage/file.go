@@ -53,7 +53,8 @@ type File struct {
 	err      error
 	dropped  bool
 	noStream bool    // a write landed behind the stream: upload whole after close
-	stream   *stream // multipart upload fed while the file is written
+	stream   *stream  // multipart upload fed while the file is written
+	pbuf     *partBuf // RAM copy of the part being filled, if memory allowed
 	job      *job    // scheduled or running upload
 	uploaded int64   // bytes of the current upload confirmed by S3
 }
@@ -167,12 +168,55 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if f.state != Writing {
 		f.state = Writing // written again after an fsync: uploaded anew at close
 	}
+	f._feedBuffer(p, off)
 	f.size = max(f.size, end)
 	if off <= f.contig {
 		f.contig = max(f.contig, end)
 	}
 	f._cutParts(false)
 	return n, nil
+}
+
+// _feedBuffer keeps the RAM copy of the part being filled equal to the
+// file: it starts one once the file is big enough (loading what was written
+// before) and copies every write that lands in it.
+func (f *File) _feedBuffer(p []byte, off int64) {
+	if f.noStream {
+		return
+	}
+	var sealed int64
+	if f.stream != nil {
+		sealed = f.stream.sealed
+	}
+	end := off + int64(len(p))
+	if f.pbuf == nil {
+		if max(f.contig, end)-sealed < bufferFillThreshold {
+			return
+		}
+		size := nextPartSize(f.area.params.Params().PartSize, sealed)
+		b := f.area.mem.get(size)
+		if b == nil {
+			return // over the memory budget: this part goes from disk
+		}
+		if n := min(size, f.contig-sealed); n > 0 {
+			if _, err := f.data.ReadAt(b[:n], sealed); err != nil {
+				f.area.mem.put(b)
+				return
+			}
+		}
+		f.pbuf = &partBuf{start: sealed, buf: b}
+	}
+	lo, hi := max(off, f.pbuf.start), min(end, f.pbuf.start+int64(len(f.pbuf.buf)))
+	if lo < hi {
+		copy(f.pbuf.buf[lo-f.pbuf.start:], p[lo-off:hi-off])
+	}
+}
+
+func (f *File) _dropBuffer() {
+	if f.pbuf != nil {
+		f.area.mem.put(f.pbuf.buf)
+		f.pbuf = nil
+	}
 }
 
 // ReadAt reads from the staging file.
@@ -210,6 +254,9 @@ func (f *File) _truncate(size int64) error {
 	if f.stream != nil && (size < f.stream.sealed || f.stream.final) {
 		f._abandonStream()
 		f.noStream = false // start over: the content from 0 is new
+	}
+	if f.pbuf != nil && size < f.pbuf.start {
+		f._dropBuffer()
 	}
 	f.size = size
 	f.contig = min(f.contig, size)
@@ -310,6 +357,9 @@ func (f *File) manifestPath() string { return filepath.Join(f.area.dir, f.id+".j
 func (f *File) dataPath() string     { return filepath.Join(f.area.dir, f.id+".data") }
 
 func (f *File) discardFiles() {
+	f.mu.Lock()
+	f._dropBuffer()
+	f.mu.Unlock()
 	f.data.Close()
 	os.Remove(f.dataPath())
 	os.Remove(f.manifestPath())

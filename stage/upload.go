@@ -74,6 +74,7 @@ func (f *File) _abandonStream() {
 	s := f.stream
 	f.stream = nil
 	f.noStream = true
+	f._dropBuffer()
 	s.cancel()
 	be := f.area.be
 	f.area.jobs.Add(1)
@@ -97,6 +98,20 @@ func (f *File) _cutParts(final bool) {
 	if f.noStream {
 		return
 	}
+	if final {
+		if b := f.pbuf; b != nil && f.contig < b.start+int64(len(b.buf)) {
+			// Bytes past contig were never written in order (holes,
+			// truncates): take them from the file.
+			from := max(f.contig, b.start)
+			to := min(f.size, b.start+int64(len(b.buf)))
+			if from < to {
+				if _, err := f.data.ReadAt(b.buf[from-b.start:to-b.start], from); err != nil {
+					f._dropBuffer()
+				}
+			}
+		}
+		f.contig = f.size
+	}
 	p := f.area.params.Params()
 	limit := int64(f.area.cfg.StageAheadChunks + p.Concurrency)
 	for {
@@ -104,10 +119,15 @@ func (f *File) _cutParts(final bool) {
 		if f.stream != nil {
 			sealed = f.stream.sealed
 		}
+		if f.pbuf != nil && f.pbuf.start != sealed {
+			f._dropBuffer()
+		}
 		size := nextPartSize(p.PartSize, sealed)
+		if f.pbuf != nil {
+			size = int64(len(f.pbuf.buf)) // the size it was started with
+		}
 		avail := f.contig - sealed
 		if final {
-			avail = f.size - sealed
 			if f.stream != nil {
 				f.stream.final = true
 			}
@@ -126,10 +146,15 @@ func (f *File) _cutParts(final bool) {
 		if !final && int64(s.inFlight) >= limit {
 			return // cut more when a part finishes
 		}
+		var buf []byte
+		if f.pbuf != nil {
+			buf = f.pbuf.buf[:size]
+			f.pbuf = nil
+		}
 		s.nextPart++
 		s.inFlight++
 		s.wg.Add(1)
-		go f.uploadPart(s, s.nextPart, sealed, size)
+		go f.uploadPart(s, s.nextPart, sealed, size, buf)
 		s.sealed += size
 	}
 }
@@ -161,9 +186,9 @@ func (f *File) manifestState() string {
 	return stateClosed
 }
 
-func (f *File) uploadPart(s *stream, num int32, off, size int64) {
+func (f *File) uploadPart(s *stream, num int32, off, size int64, buf []byte) {
 	defer s.wg.Done()
-	err := f.sendPart(s, num, off, size)
+	err := f.sendPart(s, num, off, size, buf)
 	f.mu.Lock()
 	s.inFlight--
 	if err != nil && s.err == nil {
@@ -175,26 +200,33 @@ func (f *File) uploadPart(s *stream, num int32, off, size int64) {
 	f.mu.Unlock()
 }
 
-func (f *File) sendPart(s *stream, num int32, off, size int64) error {
+func (f *File) sendPart(s *stream, num int32, off, size int64, buf []byte) error {
 	select {
 	case <-s.created:
 	case <-s.ctx.Done():
+		f.area.mem.put(buf)
 		return s.ctx.Err()
 	}
 	if s.createErr != nil {
+		f.area.mem.put(buf)
 		return s.createErr
 	}
 	if err := f.area.acquire(s.ctx); err != nil {
+		f.area.mem.put(buf)
 		return err
 	}
 	defer f.area.lim.Release()
-	body := io.NewSectionReader(f.data, off, size)
-	etag, err := f.area.be.UploadPart(s.ctx, s.key, s.uploadID, num, body, size)
+	body, release, err := f.area.body(f.data, buf, off, size)
+	if err != nil {
+		return fmt.Errorf("read part %d of %s from staging: %w", num, s.key, err)
+	}
+	part, err := f.area.be.UploadPart(s.ctx, s.key, s.uploadID, num, body, size)
+	release()
 	if err != nil {
 		return fmt.Errorf("part %d of %s: %w", num, s.key, err)
 	}
 	f.mu.Lock()
-	s.parts = append(s.parts, s3backend.CompletedPart{Number: num, ETag: etag, Size: size})
+	s.parts = append(s.parts, part)
 	if f.stream == s {
 		f.uploaded += size
 	}
@@ -219,9 +251,12 @@ func (f *File) run(j *job) {
 			return
 		}
 	}
-	var err error
+	var (
+		etag string
+		err  error
+	)
 	for attempt := 1; attempt <= maxUploadAttempts; attempt++ {
-		err = f.uploadOnce(j)
+		etag, err = f.uploadOnce(j)
 		if err == nil || j.ctx.Err() != nil || permanent(err) {
 			break
 		}
@@ -233,7 +268,7 @@ func (f *File) run(j *job) {
 		}
 	}
 	j.err = err
-	f.finish(j, err)
+	f.finish(j, etag, err)
 }
 
 func permanent(err error) bool {
@@ -241,7 +276,7 @@ func permanent(err error) bool {
 		errors.Is(err, s3backend.ErrInvalidRequest)
 }
 
-func (f *File) finish(j *job, err error) {
+func (f *File) finish(j *job, etag string, err error) {
 	f.mu.Lock()
 	if f.job != j { // superseded or cancelled
 		f.mu.Unlock()
@@ -252,7 +287,7 @@ func (f *File) finish(j *job, err error) {
 		return
 	}
 	f.job = nil
-	info := s3backend.ObjectInfo{Key: f.key, Size: f.size, Meta: f.meta, LastModified: time.Now()}
+	info := s3backend.ObjectInfo{Key: f.key, Size: f.size, ETag: etag, Meta: f.meta, LastModified: time.Now()}
 	if err != nil {
 		f.state, f.err = Failed, err
 		f.mu.Unlock()
@@ -277,12 +312,13 @@ func (f *File) finish(j *job, err error) {
 }
 
 // uploadOnce uploads the file's current content: the open stream is
-// finished, or the file goes up whole (one PUT if below one part).
-func (f *File) uploadOnce(j *job) error {
+// finished, or the file goes up whole (one PUT if below one part). It
+// returns the object's ETag ("" if it was moved server-side afterwards).
+func (f *File) uploadOnce(j *job) (string, error) {
 	f.mu.Lock()
 	if f.job != j {
 		f.mu.Unlock()
-		return context.Canceled
+		return "", context.Canceled
 	}
 	f.state = Uploading
 	if s := f.stream; s != nil && s.err != nil {
@@ -296,7 +332,6 @@ func (f *File) uploadOnce(j *job) error {
 			return f._put(j)
 		}
 	}
-	f.contig = f.size
 	f._cutParts(true)
 	s := f.stream
 	f.mu.Unlock()
@@ -307,21 +342,21 @@ func (f *File) uploadOnce(j *job) error {
 	select {
 	case <-waited:
 	case <-j.ctx.Done():
-		return j.ctx.Err()
+		return "", j.ctx.Err()
 	}
 	f.mu.Lock()
 	if err := s.err; err != nil {
 		f.mu.Unlock()
-		return err
+		return "", err
 	}
 	parts := append([]s3backend.CompletedPart(nil), s.parts...)
 	f.mu.Unlock()
 	sort.Slice(parts, func(a, b int) bool { return parts[a].Number < parts[b].Number })
 
 	if err := f.area.acquire(j.ctx); err != nil {
-		return err
+		return "", err
 	}
-	_, err := f.area.be.CompleteMultipart(j.ctx, s.key, s.uploadID, parts)
+	etag, err := f.area.be.CompleteMultipart(j.ctx, s.key, s.uploadID, parts)
 	f.area.lim.Release()
 	if err != nil {
 		f.mu.Lock()
@@ -330,56 +365,66 @@ func (f *File) uploadOnce(j *job) error {
 			f.noStream = false
 		}
 		f.mu.Unlock()
-		return fmt.Errorf("complete %s: %w", s.key, err)
+		return "", fmt.Errorf("complete %s: %w", s.key, err)
 	}
 	f.mu.Lock()
 	if f.stream == s {
 		f.stream = nil
 	}
 	f.mu.Unlock()
-	return f.settle(j.ctx, s.key, s.meta)
+	return f.settle(j.ctx, s.key, s.meta, etag)
 }
 
 // _put uploads the whole file with one PutObject; called with f.mu held,
 // returns with it released.
-func (f *File) _put(j *job) error {
+func (f *File) _put(j *job) (string, error) {
 	key, size, meta := f.key, f.size, f.meta
 	f.mu.Unlock()
 	f.area.notify()
 	if err := f.area.acquire(j.ctx); err != nil {
-		return err
+		return "", err
 	}
-	_, err := f.area.be.Put(j.ctx, key, io.NewSectionReader(f.data, 0, size), size, meta)
+	var body io.ReadSeeker = io.NewSectionReader(f.data, 0, size)
+	release := func() {}
+	if size >= bufferFillThreshold {
+		var err error
+		if body, release, err = f.area.body(f.data, nil, 0, size); err != nil {
+			f.area.lim.Release()
+			return "", fmt.Errorf("read %s from staging: %w", key, err)
+		}
+	}
+	etag, err := f.area.be.Put(j.ctx, key, body, size, meta)
+	release()
 	f.area.lim.Release()
 	if err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
+		return "", fmt.Errorf("put %s: %w", key, err)
 	}
 	f.mu.Lock()
 	f.uploaded = size
 	f.mu.Unlock()
-	return f.settle(j.ctx, key, meta)
+	return f.settle(j.ctx, key, meta, etag)
 }
 
 // settle makes the object just completed at uploadedKey with uploadedMeta
 // match the file as it is now: a rename or a metadata change (rsync's
 // utimes, chmod) that came while the upload ran is applied server-side.
-func (f *File) settle(ctx context.Context, uploadedKey string, uploadedMeta s3backend.ObjectMeta) error {
+func (f *File) settle(ctx context.Context, uploadedKey string, uploadedMeta s3backend.ObjectMeta, etag string) (string, error) {
 	f.mu.Lock()
 	key, meta := f.key, f.meta
 	f.mu.Unlock()
 	if key == uploadedKey && metaEqual(meta, uploadedMeta) {
-		return nil
+		return etag, nil
 	}
 	if err := f.area.be.Copy(ctx, uploadedKey, key, &meta); err != nil {
-		return fmt.Errorf("move %s to %s after rename: %w", uploadedKey, key, err)
+		return "", fmt.Errorf("move %s to %s after rename: %w", uploadedKey, key, err)
 	}
 	if key == uploadedKey {
-		return nil
+		return "", nil
 	}
 	if err := f.area.be.Delete(ctx, uploadedKey); err != nil {
-		return fmt.Errorf("remove %s after rename: %w", uploadedKey, err)
+		return "", fmt.Errorf("remove %s after rename: %w", uploadedKey, err)
 	}
-	return nil
+	return "", nil
 }
 
 func metaEqual(a, b s3backend.ObjectMeta) bool {

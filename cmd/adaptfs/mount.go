@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -333,6 +334,12 @@ func serve(ctx context.Context, ma mountArgs) error {
 		return err
 	}
 	defer logCloser.Close()
+	if path := os.Getenv("ADAPTFS_CPUPROFILE"); path != "" { // for developers: profile a whole mount
+		if f, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 
 	be, err := s3backend.New(ctx, cfg.S3, nil, log)
 	if err != nil {

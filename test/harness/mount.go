@@ -510,3 +510,19 @@ func procStatusKB(pid int, key string) (int64, error) {
 // StagingDir returns the mount's staging directory (for a remount over the
 // same staged data).
 func (m *Mount) StagingDir() string { return m.opts.StagingDir }
+
+// ProcessCPUSeconds returns user+system CPU seconds a process has used.
+func ProcessCPUSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	k, _ := strconv.ParseFloat(f[12], 64)
+	return (u + k) / 100 // USER_HZ
+}

@@ -248,3 +248,6 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
 	return hex.EncodeToString(b)
 }
+
+// PID returns the server's process id.
+func (s *Server) PID() int { return s.cmd.Process.Pid }

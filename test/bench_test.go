@@ -1,0 +1,175 @@
+package test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/adaptfs/adaptfs/test/harness"
+)
+
+// envInt reads a positive integer from the environment, else def.
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+type spread struct{ min, median, max float64 }
+
+func spreadOf(xs []float64) spread {
+	s := slices.Sorted(slices.Values(xs))
+	return spread{s[0], s[len(s)/2], s[len(s)-1]}
+}
+
+func (s spread) String() string { return fmt.Sprintf("%.3g / %.3g / %.3g", s.min, s.median, s.max) }
+
+// BenchmarkCopyLargeFile: `cp` of a large incompressible file into the mount
+// until durable (`adaptfs sync`), against uploading the same file straight
+// to the same server with the SDK's transfer manager at the same part size
+// and concurrency, alternating, in one run. Reports min/median/max of both
+// throughputs and of their ratio, and the daemon's peak RSS.
+//
+// ADAPTFS_BENCH_SIZE_MB (default 2048), ADAPTFS_BENCH_REPS (default 3).
+func BenchmarkCopyLargeFile(b *testing.B) {
+	size := int64(envInt("ADAPTFS_BENCH_SIZE_MB", 2048)) << 20
+	reps := envInt("ADAPTFS_BENCH_REPS", 3)
+	const partMB, conc, memMB = 16, 8, 256
+
+	srv := harness.StartServerTB(b)
+	const bucket = "bench"
+	harness.CreateBucketTB(b, srv, bucket)
+	src := filepath.Join(b.TempDir(), "big.bin")
+	if err := harness.GenFile(src, size, 42); err != nil {
+		b.Fatal(err)
+	}
+	m := harness.MountTB(b, harness.MountOptions{
+		Bin: shared.bin, Server: srv, BucketPath: bucket,
+		ExtraArgs: []string{"-o", fmt.Sprintf("part_size_mb=%d,concurrency=%d,max_staging_memory_mb=%d", partMB, conc, memMB)},
+	})
+	tm := transfermanager.New(srv.Client, func(o *transfermanager.Options) {
+		o.PartSizeBytes = partMB << 20
+		o.Concurrency = conc
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+	})
+
+	srcSums, err := harness.TreeSums(filepath.Dir(src))
+	if err != nil {
+		b.Fatal(err)
+	}
+	want := srcSums[filepath.Base(src)]
+	var mountMBs, directMBs, ratios []float64
+	for b.Loop() {
+		for i := range reps {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+			key := fmt.Sprintf("m%d.bin", i)
+			syscall.Sync() // no writeback of earlier data inside a timed section
+			c0, s0, a0 := machineCPU(), harness.ProcessCPUSeconds(srv.PID()), harness.ProcessCPUSeconds(m.PID())
+			start := time.Now()
+			if out, err := cpCmd(ctx, src, filepath.Join(m.Dir, key)); err != nil {
+				b.Fatalf("cp: %v: %s", err, out)
+			}
+			if err := m.Sync(ctx); err != nil {
+				b.Fatal(err)
+			}
+			dm := time.Since(start)
+			cm := machineCPU() - c0
+			sm, am := harness.ProcessCPUSeconds(srv.PID())-s0, harness.ProcessCPUSeconds(m.PID())-a0
+
+			f, err := os.Open(src)
+			if err != nil {
+				b.Fatal(err)
+			}
+			syscall.Sync()
+			c0, s0 = machineCPU(), harness.ProcessCPUSeconds(srv.PID())
+			start = time.Now()
+			_, err = tm.UploadObject(ctx, &transfermanager.UploadObjectInput{Bucket: aws.String(bucket), Key: aws.String(fmt.Sprintf("d%d.bin", i)), Body: f})
+			dd := time.Since(start)
+			cd := machineCPU() - c0
+			sd := harness.ProcessCPUSeconds(srv.PID()) - s0
+			f.Close()
+			if err != nil {
+				b.Fatalf("direct upload: %v", err)
+			}
+			verifyObject(b, srv, bucket, key, want)
+			for _, k := range []string{key, fmt.Sprintf("d%d.bin", i)} {
+				srv.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(k)})
+			}
+			cancel()
+			mb := float64(size) / 1e6
+			mountMBs = append(mountMBs, mb/dm.Seconds())
+			directMBs = append(directMBs, mb/dd.Seconds())
+			ratios = append(ratios, dd.Seconds()/dm.Seconds())
+			b.Logf("rep %d: mount %.0f MB/s (%v; CPU-s: machine %.1f, server %.1f, adaptfs %.1f), direct %.0f MB/s (%v; CPU-s: machine %.1f, server %.1f)", i+1,
+				mb/dm.Seconds(), dm.Round(time.Millisecond), cm, sm, am, mb/dd.Seconds(), dd.Round(time.Millisecond), cd, sd)
+		}
+	}
+	rss, err := m.RSSPeakBytes()
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := spreadOf(ratios)
+	b.Logf("%d MiB file, %d MiB parts × %d, %d reps (min / median / max):", size>>20, partMB, conc, reps)
+	b.Logf("  mount  MB/s: %v", spreadOf(mountMBs))
+	b.Logf("  direct MB/s: %v", spreadOf(directMBs))
+	b.Logf("  ratio mount/direct: %v (target ≥ 0.85)", r)
+	b.Logf("  adaptfs peak RSS: %d MiB (target < %d MiB)", rss>>20, memMB+64)
+	b.ReportMetric(r.median, "ratio")
+	b.ReportMetric(spreadOf(mountMBs).median, "mount-MB/s")
+	b.ReportMetric(spreadOf(directMBs).median, "direct-MB/s")
+	b.ReportMetric(float64(rss>>20), "peak-RSS-MiB")
+}
+
+// machineCPU returns the CPU seconds (user+nice+system+irq+softirq) the
+// whole machine has spent, from /proc/stat.
+func machineCPU() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
+	var ticks float64
+	for _, i := range []int{1, 2, 3, 6, 7} {
+		v, _ := strconv.ParseFloat(f[i], 64)
+		ticks += v
+	}
+	return ticks / 100 // USER_HZ
+}
+
+func cpCmd(ctx context.Context, src, dst string) ([]byte, error) {
+	return exec.CommandContext(ctx, "cp", src, dst).CombinedOutput()
+}
+
+// verifyObject compares an object on the server with the expected sum.
+func verifyObject(b testing.TB, srv *harness.Server, bucket, key string, want harness.Sum) {
+	b.Helper()
+	out, err := srv.Client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Body.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, out.Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if got := (harness.Sum{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}); got != want {
+		b.Fatalf("%s on the server differs from the source: %+v, want %+v", key, got, want)
+	}
+}
