@@ -52,11 +52,11 @@ type File struct {
 	state    State
 	err      error
 	dropped  bool
-	noStream bool    // a write landed behind the stream: upload whole after close
+	noStream bool     // a write landed behind the stream: upload whole after close
 	stream   *stream  // multipart upload fed while the file is written
 	pbuf     *partBuf // RAM copy of the part being filled, if memory allowed
-	job      *job    // scheduled or running upload
-	uploaded int64   // bytes of the current upload confirmed by S3
+	job      *job     // scheduled or running upload
+	uploaded int64    // bytes of the current upload confirmed by S3
 }
 
 // FileStat is a snapshot of a staged file.
