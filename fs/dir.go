@@ -73,6 +73,7 @@ func (d *dirNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetA
 }
 
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	ctx = detach(ctx)
 	key, e := d.childKey(name)
 	if e != 0 {
 		return nil, e
@@ -123,6 +124,7 @@ func (d *dirNode) child(ctx context.Context, name string, dir bool) *gofs.Inode 
 }
 
 func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	ctx = detach(ctx)
 	p, e := d.prefix()
 	if e != 0 {
 		return nil, e
@@ -163,6 +165,7 @@ func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 }
 
 func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	ctx = detach(ctx)
 	key, e := d.childKey(name)
 	if e != 0 {
 		return nil, nil, 0, e
@@ -183,6 +186,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 }
 
 func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	ctx = detach(ctx)
 	key, e := d.childKey(name)
 	if e != 0 {
 		return nil, e
@@ -202,6 +206,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 }
 
 func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	ctx = detach(ctx)
 	key, e := d.childKey(name)
 	if e != 0 {
 		return e
@@ -235,6 +240,7 @@ func (f *FS) isEmptyDir(ctx context.Context, prefix string) (bool, error) {
 }
 
 func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	ctx = detach(ctx)
 	key, e := d.childKey(name)
 	if e != 0 {
 		return e
@@ -259,6 +265,7 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 }
 
 func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	ctx = detach(ctx)
 	f := d.fsys
 	if f.cfg.ReadOnly {
 		return syscall.EROFS

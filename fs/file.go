@@ -62,6 +62,7 @@ func (f *FS) object(ctx context.Context, key string) (s3backend.ObjectInfo, erro
 }
 
 func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	ctx = detach(ctx)
 	f := n.fsys
 	if h, ok := fh.(*stagedHandle); ok { // fstat, also after unlink
 		st := h.f.Stat()
@@ -86,6 +87,7 @@ func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 }
 
 func (n *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	ctx = detach(ctx)
 	f := n.fsys
 	if f.cfg.ReadOnly {
 		return syscall.EROFS
@@ -195,6 +197,7 @@ func (f *FS) stageForUpdate(ctx context.Context, key string, trunc bool) (*stage
 }
 
 func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	ctx = detach(ctx)
 	f := n.fsys
 	key, e := n.key()
 	if e != 0 {

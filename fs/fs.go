@@ -144,7 +144,7 @@ func (f *FS) fillFile(out *fuse.Attr, size int64, meta s3backend.ObjectMeta, fal
 	if mt.IsZero() {
 		mt = fallback
 	}
-	out.SetTimes(nil, &mt, &mt)
+	out.SetTimes(&mt, &mt, &mt)
 }
 
 func (f *FS) fillDir(out *fuse.Attr) {
@@ -164,6 +164,12 @@ func callerMeta(ctx context.Context, mode uint32) s3backend.ObjectMeta {
 	}
 	return m
 }
+
+// detach keeps a FUSE request's values (the caller's uid) but not its
+// cancellation: a signal to the calling process (Go's own preemption
+// signals included) must not abort an S3 request half way and turn a stat
+// into EINTR. Requests are bounded by the client's own timeouts.
+func detach(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // errno maps backend and staging errors to the errno a program should see.
 func errno(err error) syscall.Errno {

@@ -59,6 +59,7 @@ func (h *stagedHandle) Release(ctx context.Context) syscall.Errno {
 
 // Fsync returns once the object is complete in S3, with the upload's error.
 func (h *stagedHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	ctx = detach(ctx)
 	if err := h.f.Sync(ctx); err != nil {
 		return errno(err)
 	}
@@ -81,6 +82,7 @@ func newObjectHandle(f *FS, key string, size int64) *objectHandle {
 }
 
 func (h *objectHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	ctx = detach(ctx)
 	n, err := h.r.ReadAt(ctx, dest, off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, errno(err)

@@ -78,13 +78,15 @@ func checkMtimes(t *testing.T, src, mnt string) {
 			return err
 		}
 		rel, _ := filepath.Rel(src, p)
-		var a, b syscall.Stat_t
-		if err := syscall.Stat(p, &a); err != nil {
+		sa, err := os.Stat(p)
+		if err != nil {
 			return err
 		}
-		if err := syscall.Stat(filepath.Join(mnt, rel), &b); err != nil {
+		sb, err := os.Stat(filepath.Join(mnt, rel))
+		if err != nil {
 			return err
 		}
+		a, b := sa.Sys().(*syscall.Stat_t), sb.Sys().(*syscall.Stat_t)
 		ta, tb := time.Unix(a.Mtim.Unix()), time.Unix(b.Mtim.Unix())
 		if d := ta.Sub(tb).Abs(); d > time.Microsecond {
 			t.Errorf("%s: mtime %v in the mount, %v locally", rel, tb, ta)
