@@ -200,3 +200,42 @@ func TestStagingEmptiesAfterSync(t *testing.T) {
 		t.Errorf("want 4 objects, got %v", got)
 	}
 }
+
+// TestCloseSurvivesKill: files whose close succeeded are uploaded by the
+// next mount after the daemon is killed with SIGKILL before uploading them;
+// a file still open when it died is kept aside, not uploaded.
+func TestCloseSurvivesKill(t *testing.T) {
+	r := newRig(t, "k/", "-o", "write_back_delay=1h")
+	src := filepath.Join(t.TempDir(), "src")
+	harness.GenTreeTB(t, src, harness.TreeSpec{Seed: 5, SmallFiles: 40, SmallMin: 1, SmallMax: 64 << 10, MediumFiles: 2, MediumMin: 20 << 20, MediumMax: 40 << 20, Depth: 3})
+	want, err := harness.TreeSums(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "cp", "-r", src, r.path("tree"))
+	open, err := os.Create(r.path("still-open"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	open.Write([]byte("never closed"))
+	r.mnt.Kill()
+	open.Close()
+	if got, _ := r.objects(t); len(got) != 0 {
+		t.Fatalf("objects uploaded despite the write-back delay: %d", len(got))
+	}
+
+	r.mnt = r.mount(t)
+	r.sync(t)
+	got, _ := r.objects(t)
+	requireSame(t, "tree after kill -9 and remount", want, subtree(got, "tree"))
+	if _, ok := got["still-open"]; ok {
+		t.Error("a file that was never closed was uploaded")
+	}
+	if ups, _ := harness.ListMultipartUploads(t.Context(), r.srv.Client, r.bucket); len(ups) > 0 {
+		t.Errorf("multipart uploads left: %v", ups)
+	}
+	aside, _ := filepath.Glob(filepath.Join(r.mnt.StagingDir(), "unclosed", "*.json"))
+	if len(aside) != 1 {
+		t.Errorf("want the unclosed file kept aside, found %v", aside)
+	}
+}
