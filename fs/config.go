@@ -14,6 +14,9 @@ type Config struct {
 	AttrCacheTTL time.Duration `toml:"attr_cache_ttl"`
 	// ReadAheadMB is how far sequential reads of uploaded objects fetch ahead.
 	ReadAheadMB int `toml:"read_ahead_mb"`
+	// WritebackCache lets the kernel cache writes and send them in large
+	// requests; close and fsync still wait for every byte to reach adaptfs.
+	WritebackCache bool `toml:"writeback_cache"`
 	// Mount options (also settable with -o).
 	AllowOther         bool   `toml:"allow_other"`
 	DefaultPermissions bool   `toml:"default_permissions"`
@@ -27,12 +30,13 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		DirCacheTTL:  5 * time.Second,
-		AttrCacheTTL: time.Second,
-		ReadAheadMB:  8,
-		UID:          -1,
-		GID:          -1,
-		Umask:        "022",
+		DirCacheTTL:    5 * time.Second,
+		AttrCacheTTL:   time.Second,
+		ReadAheadMB:    8,
+		WritebackCache: true,
+		UID:            -1,
+		GID:            -1,
+		Umask:          "022",
 	}
 }
 

@@ -303,13 +303,19 @@ func (a *Area) forget(f *File) {
 	a.notify()
 }
 
-// Pending describes what is still to be uploaded.
+// Pending describes what is still to be uploaded, and the upload parameters
+// in force (the benchmarks sample it every second).
 type Pending struct {
 	Files         int      `json:"pending_files"`
 	Bytes         int64    `json:"pending_bytes"` // object bytes not yet confirmed in S3
 	UploadedBytes int64    `json:"uploaded_bytes"`
 	UploadedFiles int64    `json:"uploaded_files"`
 	Failed        []string `json:"failed,omitempty"` // "key: reason"
+
+	PartSizeBytes    int64 `json:"part_size_bytes"`
+	Concurrency      int   `json:"concurrency"`
+	RequestsInFlight int   `json:"requests_in_flight"`
+	MemoryInUseBytes int64 `json:"memory_in_use_bytes"`
 }
 
 // Pending returns a snapshot of the queue. A file counts as pending from the
@@ -321,7 +327,12 @@ func (a *Area) Pending() Pending {
 		files = append(files, f)
 	}
 	a.mu.Unlock()
-	p := Pending{UploadedBytes: a.uploadedBytes.Load(), UploadedFiles: a.uploadedFiles.Load()}
+	params := a.params.Params()
+	p := Pending{
+		UploadedBytes: a.uploadedBytes.Load(), UploadedFiles: a.uploadedFiles.Load(),
+		PartSizeBytes: params.PartSize, Concurrency: params.Concurrency,
+		RequestsInFlight: a.lim.InUse(), MemoryInUseBytes: a.mem.inUse(),
+	}
 	for _, f := range files {
 		st := f.Stat()
 		switch {

@@ -1,12 +1,14 @@
 package stage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -44,7 +46,8 @@ type File struct {
 	key      string
 	data     *os.File
 	size     int64
-	contig   int64 // [0, contig) was written in order: parts may be cut from it while open
+	contig   int64    // [0, contig) is all written: parts may be cut from it while open
+	islands  []extent // written ranges beyond contig (out-of-order writeback), sorted, disjoint
 	meta     s3backend.ObjectMeta
 	writers  int
 	handles  int
@@ -170,11 +173,50 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	}
 	f._feedBuffer(p, off)
 	f.size = max(f.size, end)
-	if off <= f.contig {
-		f.contig = max(f.contig, end)
-	}
+	f._markWritten(off, end)
 	f._cutParts(false)
 	return n, nil
+}
+
+// extent is a half-open byte range.
+type extent struct{ from, to int64 }
+
+// maxIslands bounds the bookkeeping of out-of-order writes; past it the
+// file simply streams no further until close.
+const maxIslands = 256
+
+// _markWritten records [off, end) as written and advances contig over
+// every island it now reaches. The kernel's writeback may send a file's
+// pages out of order; they still stream once the gaps fill.
+func (f *File) _markWritten(off, end int64) {
+	if off > f.contig {
+		f._addIsland(off, end)
+		return
+	}
+	f.contig = max(f.contig, end)
+	i := 0
+	for ; i < len(f.islands) && f.islands[i].from <= f.contig; i++ {
+		f.contig = max(f.contig, f.islands[i].to)
+	}
+	f.islands = f.islands[i:]
+}
+
+func (f *File) _addIsland(off, end int64) {
+	merged := extent{off, end}
+	out := f.islands[:0:0]
+	for _, e := range f.islands {
+		if e.to < merged.from || e.from > merged.to {
+			out = append(out, e)
+			continue
+		}
+		merged = extent{min(e.from, merged.from), max(e.to, merged.to)}
+	}
+	out = append(out, merged)
+	slices.SortFunc(out, func(a, b extent) int { return cmp.Compare(a.from, b.from) })
+	if len(out) > maxIslands {
+		return
+	}
+	f.islands = out
 }
 
 // _feedBuffer keeps the RAM copy of the part being filled equal to the
@@ -198,11 +240,13 @@ func (f *File) _feedBuffer(p []byte, off int64) {
 		if b == nil {
 			return // over the memory budget: this part goes from disk
 		}
-		if n := min(size, f.contig-sealed); n > 0 {
-			if _, err := f.data.ReadAt(b[:n], sealed); err != nil {
+		if n := min(size, max(f.size, end)-sealed); n > 0 { // islands included: load all that is there
+			got, err := f.data.ReadAt(b[:n], sealed)
+			if err != nil && !errors.Is(err, io.EOF) {
 				f.area.mem.put(b)
 				return
 			}
+			clear(b[got:n])
 		}
 		f.pbuf = &partBuf{start: sealed, buf: b}
 	}
@@ -260,6 +304,10 @@ func (f *File) _truncate(size int64) error {
 	}
 	f.size = size
 	f.contig = min(f.contig, size)
+	f.islands = slices.DeleteFunc(f.islands, func(e extent) bool { return e.from >= size })
+	for i := range f.islands {
+		f.islands[i].to = min(f.islands[i].to, size)
+	}
 	f.flushed = time.Time{}
 	return nil
 }

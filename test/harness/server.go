@@ -44,6 +44,21 @@ type Server struct {
 // StartServer starts versitygw with its data under workDir/data and its log
 // at workDir/versitygw.log, and returns once it answers ListBuckets.
 func StartServer(ctx context.Context, versitygwPath, workDir string) (*Server, error) {
+	return StartServerWith(ctx, versitygwPath, workDir, ServerOptions{})
+}
+
+// ServerOptions place the server elsewhere than loopback, e.g. inside the
+// network namespace of an emulated link.
+type ServerOptions struct {
+	Host string   // address to listen on and to reach it at (default 127.0.0.1)
+	Wrap []string // command prefix, e.g. ["ip", "netns", "exec", "NS"]
+}
+
+// StartServerWith is StartServer with options.
+func StartServerWith(ctx context.Context, versitygwPath, workDir string, opts ServerOptions) (*Server, error) {
+	if opts.Host == "" {
+		opts.Host = "127.0.0.1"
+	}
 	workDir, err := filepath.Abs(workDir)
 	if err != nil {
 		return nil, fmt.Errorf("start versitygw: %w", err)
@@ -56,7 +71,7 @@ func StartServer(ctx context.Context, versitygwPath, workDir string) (*Server, e
 	// versitygw binds it: try a few ports.
 	var lastErr error
 	for range 3 {
-		s, err := startServerOnce(ctx, versitygwPath, workDir, dataDir)
+		s, err := startServerOnce(ctx, versitygwPath, workDir, dataDir, opts)
 		if err == nil {
 			return s, nil
 		}
@@ -68,13 +83,13 @@ func StartServer(ctx context.Context, versitygwPath, workDir string) (*Server, e
 	return nil, lastErr
 }
 
-func startServerOnce(ctx context.Context, bin, workDir, dataDir string) (*Server, error) {
+func startServerOnce(ctx context.Context, bin, workDir, dataDir string, opts ServerOptions) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, fmt.Errorf("start versitygw: %w", err)
 	}
 	s := &Server{
-		Endpoint:  fmt.Sprintf("http://127.0.0.1:%d", port),
+		Endpoint:  fmt.Sprintf("http://%s:%d", opts.Host, port),
 		DataDir:   dataDir,
 		LogPath:   filepath.Join(workDir, "versitygw.log"),
 		AccessKey: "AK" + randomHex(9),
@@ -87,11 +102,12 @@ func startServerOnce(ctx context.Context, bin, workDir, dataDir string) (*Server
 		return nil, fmt.Errorf("start versitygw: %w", err)
 	}
 	defer logFile.Close() // the child has its own descriptor
-	fmt.Fprintf(logFile, "--- %s starting versitygw on 127.0.0.1:%d\n", time.Now().Format(time.RFC3339), port)
+	fmt.Fprintf(logFile, "--- %s starting versitygw on %s:%d\n", time.Now().Format(time.RFC3339), opts.Host, port)
 
 	// Credentials go through the environment, not argv, so that they do not
 	// show up in ps or in error messages.
-	s.cmd = exec.Command(bin, "--port", fmt.Sprintf("127.0.0.1:%d", port), "--keep-alive", "--quiet", "posix", dataDir)
+	args := append(append([]string{}, opts.Wrap...), bin, "--port", fmt.Sprintf("%s:%d", opts.Host, port), "--keep-alive", "--quiet", "posix", dataDir)
+	s.cmd = exec.Command(args[0], args[1:]...)
 	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
 	s.cmd.Stdout = logFile
 	s.cmd.Stderr = logFile

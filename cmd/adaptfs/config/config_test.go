@@ -44,6 +44,7 @@ max_concurrency = 32
 dir_cache_ttl = "10s"
 attr_cache_ttl = "2s"
 read_ahead_mb = 16
+writeback_cache = false
 allow_other = true
 default_permissions = true
 ro = true
@@ -72,7 +73,7 @@ func fullConfig() Config {
 			MinConcurrency: 2, MaxConcurrency: 32,
 		},
 		FS: fs.Config{
-			DirCacheTTL: 10 * time.Second, AttrCacheTTL: 2 * time.Second, ReadAheadMB: 16,
+			DirCacheTTL: 10 * time.Second, AttrCacheTTL: 2 * time.Second, ReadAheadMB: 16, WritebackCache: false,
 			AllowOther: true, DefaultPermissions: true, ReadOnly: true,
 			UID: 1000, GID: 1001, Umask: "027", AllowNonEmpty: true,
 		},

@@ -1,0 +1,196 @@
+package stage
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/adaptfs/adaptfs/adapt"
+	"github.com/adaptfs/adaptfs/s3backend"
+)
+
+// memBackend is an in-memory s3backend.Backend for unit tests of the part
+// cutter only; the end-to-end tests in test/ use a real server.
+type memBackend struct {
+	s3backend.Backend // methods the cutter never calls panic
+	mu      sync.Mutex
+	objects map[string][]byte
+	uploads map[string]map[int32][]byte
+	partsAt []time.Time // when each part arrived
+}
+
+func newMemBackend() *memBackend {
+	return &memBackend{objects: map[string][]byte{}, uploads: map[string]map[int32][]byte{}}
+}
+
+func (m *memBackend) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, meta s3backend.ObjectMeta) (string, error) {
+	b, err := io.ReadAll(body)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.objects[key] = b
+	return "etag", err
+}
+
+func (m *memBackend) CreateMultipart(ctx context.Context, key string, meta s3backend.ObjectMeta) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	id := fmt.Sprintf("up%d", len(m.uploads))
+	m.uploads[id] = map[int32][]byte{}
+	return id, nil
+}
+
+func (m *memBackend) UploadPart(ctx context.Context, key, id string, n int32, body io.ReadSeeker, size int64) (s3backend.CompletedPart, error) {
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return s3backend.CompletedPart{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.uploads[id][n] = b
+	m.partsAt = append(m.partsAt, time.Now())
+	return s3backend.CompletedPart{Number: n, ETag: "e", Size: int64(len(b))}, nil
+}
+
+func (m *memBackend) CompleteMultipart(ctx context.Context, key, id string, parts []s3backend.CompletedPart) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var all []byte
+	for i, p := range parts {
+		b := m.uploads[id][p.Number]
+		if i < len(parts)-1 && len(b) < MinPartSize {
+			return "", fmt.Errorf("part %d has %d bytes: %w", p.Number, len(b), s3backend.ErrInvalidRequest)
+		}
+		all = append(all, b...)
+	}
+	m.objects[key] = all
+	return "etag-mp", nil
+}
+
+func (m *memBackend) AbortMultipart(ctx context.Context, key, id string) error { return nil }
+
+// TestStreamingCutsPartsWhileWriting drives a staged file with writes in
+// order, slightly out of order (as the kernel's writeback sends them), and
+// with a rewrite inside the unsealed tail, and checks the object equals the
+// data, that parts left before close, and that every non-final part is
+// at least 5 MiB.
+func TestStreamingCutsPartsWhileWriting(t *testing.T) {
+	tests := []struct {
+		name    string
+		shuffle int // writes are shuffled within windows of this many chunks
+		memMB   int
+	}{
+		{"in order", 1, 256},
+		{"writeback order", 4, 256},
+		{"no memory for buffers", 4, 16},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			be := newMemBackend()
+			cfg := DefaultConfig()
+			cfg.StagingDir = t.TempDir()
+			cfg.WriteBackDelay = 0
+			cfg.MaxStagingMemoryMB = tt.memMB
+			a, err := New(cfg, be, adapt.Fixed{P: adapt.Params{PartSize: 5 * MiB, Concurrency: 4}}, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			data := make([]byte, 37*MiB+4321)
+			rand.NewChaCha8([32]byte{1}).Read(data)
+			f, err := a.Create("obj", s3backend.ObjectMeta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const chunk = 128 << 10
+			var offs []int
+			for off := 0; off < len(data); off += chunk {
+				offs = append(offs, off)
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			for i := 0; i < len(offs); i += tt.shuffle {
+				w := offs[i:min(i+tt.shuffle, len(offs))]
+				rng.Shuffle(len(w), func(a, b int) { w[a], w[b] = w[b], w[a] })
+			}
+			for _, off := range offs {
+				end := min(off+chunk, len(data))
+				if _, err := f.WriteAt(data[off:end], int64(off)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Rewrite a range in the unsealed tail: still streamable.
+			if _, err := f.WriteAt(data[len(data)-100:], int64(len(data)-100)); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for time.Now().Before(deadline) {
+				be.mu.Lock()
+				n := len(be.partsAt)
+				be.mu.Unlock()
+				if n >= 5 {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			be.mu.Lock()
+			before := len(be.partsAt)
+			be.mu.Unlock()
+			if before < 5 {
+				t.Fatalf("only %d parts uploaded while the file was open", before)
+			}
+			f.Flush()
+			f.Release(true)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := a.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			be.mu.Lock()
+			got := be.objects["obj"]
+			be.mu.Unlock()
+			if !bytes.Equal(got, data) {
+				t.Fatalf("object differs from the data (%d vs %d bytes)", len(got), len(data))
+			}
+			if a.mem.inUse() != 0 {
+				t.Errorf("%d bytes of part buffers not returned", a.mem.inUse())
+			}
+		})
+	}
+}
+
+// TestWriteBehindSealedFallsBack: a write into bytes already cut abandons
+// the stream; the whole file goes up after close and is still right.
+func TestWriteBehindSealedFallsBack(t *testing.T) {
+	be := newMemBackend()
+	cfg := DefaultConfig()
+	cfg.StagingDir = t.TempDir()
+	cfg.WriteBackDelay = 0
+	a, err := New(cfg, be, adapt.Fixed{P: adapt.Params{PartSize: 5 * MiB, Concurrency: 2}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	data := make([]byte, 23*MiB)
+	rand.NewChaCha8([32]byte{2}).Read(data)
+	f, _ := a.Create("obj", s3backend.ObjectMeta{})
+	f.WriteAt(data, 0)
+	patched := slices.Clone(data)
+	copy(patched[100:], "HEADER") // e.g. a length field written last
+	f.WriteAt([]byte("HEADER"), 100)
+	f.Flush()
+	f.Release(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := be.objects["obj"]; !bytes.Equal(got, patched) {
+		t.Fatal("object differs after a write behind the stream")
+	}
+}
