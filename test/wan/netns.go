@@ -15,12 +15,12 @@ import (
 // exec NAME` finds ours there.
 const netnsDir = "/run/netns"
 
-// inNS runs fn on a fresh OS thread that has joined the network namespace
-// ns, and returns fn's error. Sockets fn opens stay in ns after it returns
-// and may be used from any goroutine. The thread is thrown away when it
-// cannot be switched back, so no other goroutine ever runs in ns by
-// accident.
-func inNS(ns netns.NsHandle, fn func() error) error {
+// onLockedThread runs fn on a fresh OS thread, restoring the thread's
+// network namespace afterwards. fn may switch the thread's namespace (and
+// open sockets there: they stay in that namespace and may be used from any
+// goroutine). A thread that cannot be switched back is thrown away, so no
+// other goroutine ever runs in a foreign namespace by accident.
+func onLockedThread(fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -31,11 +31,6 @@ func inNS(ns netns.NsHandle, fn func() error) error {
 			return
 		}
 		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter netns: %w", err)
-			return
-		}
 		ferr := fn()
 		if err := netns.Set(orig); err != nil {
 			// Leave the thread locked: the runtime ends it with the goroutine.
@@ -46,6 +41,17 @@ func inNS(ns netns.NsHandle, fn func() error) error {
 		errc <- ferr
 	}()
 	return <-errc
+}
+
+// inNS runs fn on a fresh OS thread that has joined the network namespace
+// ns (see onLockedThread).
+func inNS(ns netns.NsHandle, fn func() error) error {
+	return onLockedThread(func() error {
+		if err := netns.Set(ns); err != nil {
+			return fmt.Errorf("enter netns: %w", err)
+		}
+		return fn()
+	})
 }
 
 // makeNetnsDirShared prepares /run/netns the way `ip netns add` does (a
@@ -78,10 +84,10 @@ func newNamedNS(name string) (netns.NsHandle, error) {
 	if err := makeNetnsDirShared(); err != nil {
 		return netns.None(), err
 	}
-	var h netns.NsHandle
-	err := inNS(mustCurrentNS(), func() error {
-		// NewNamed switches this (locked, throw-away) thread into the new
-		// namespace; inNS switches it back.
+	h := netns.None()
+	err := onLockedThread(func() error {
+		// NewNamed moves this throw-away thread into the new namespace;
+		// onLockedThread moves it back.
 		var err error
 		h, err = netns.NewNamed(name)
 		if err != nil {
@@ -96,19 +102,6 @@ func newNamedNS(name string) (netns.NsHandle, error) {
 		return netns.None(), err
 	}
 	return h, nil
-}
-
-// mustCurrentNS returns a handle to the namespace of the calling process'
-// main network namespace (the one /proc/self/ns/net names). It is only
-// used as a target for inNS, which switches back to the thread's own
-// namespace anyway, so a failure here simply yields an invalid handle and
-// inNS reports the error.
-func mustCurrentNS() netns.NsHandle {
-	h, err := netns.GetFromPath("/proc/self/ns/net")
-	if err != nil {
-		return netns.None()
-	}
-	return h
 }
 
 // nsID identifies a namespace (device and inode of its nsfs file).
