@@ -4,7 +4,7 @@ GO                := go
 VERSITYGW_VERSION := v1.8.0
 VERSITYGW_PKG     := github.com/versity/versitygw/cmd/versitygw
 
-.PHONY: help build deps demo test bench vet clean
+.PHONY: help build deps demo test bench bench-smoke vet clean
 
 help:
 	@echo "make build         bin/adaptfs"
@@ -12,7 +12,8 @@ help:
 	@echo "make deps          check (as root: install) fuse3, rsync, tar"
 	@echo "make demo          mount a local bucket and copy a data set in"
 	@echo "make test          all tests, end to end included"
-	@echo "make bench         the benchmark scenarios in ./test"
+	@echo "make bench         all benchmarks: loopback copy vs the SDK, every emulated-link scenario (long)"
+	@echo "make bench-smoke   one 30 s scenario, one run (CI runs it inside make test)"
 	@echo "make vet           gofmt check + go vet"
 	@echo "make clean         remove bin/adaptfs, demo/, bench-results/ (keeps bin/versitygw)"
 
@@ -42,7 +43,10 @@ test: deps build bin/versitygw
 	$(GO) test ./... -count=1 -timeout 25m
 
 bench: deps build bin/versitygw
-	$(GO) test ./test/ -run XXX -bench . -benchtime 1x -timeout 60m
+	$(GO) test ./test/ -run XXX -bench . -benchtime 1x -timeout 600m
+
+bench-smoke: deps build bin/versitygw
+	ADAPTFS_BENCH_OUT=$(CURDIR)/bench-results $(GO) test ./test/ -run TestBenchSmoke -count=1 -v -timeout 20m
 
 vet:
 	@bad=$$(gofmt -l $$(find . -name '*.go' -not -path './bin/*' -not -path './demo/*')); \

@@ -103,7 +103,7 @@ func (r *rig) objects(t *testing.T) (map[string]harness.Sum, []string) {
 	return sums, markers
 }
 
-func requireFuse(t *testing.T) {
+func requireFuse(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("these tests mount FUSE file systems and must run as root (CI does)")
