@@ -1,7 +1,3 @@
-// Package adapt measures the network from per-request samples and chooses
-// the upload parameters (part size, concurrency, compression level). It does
-// no I/O and imports nothing else of adaptfs, so it can run on a simulated
-// clock in tests.
 package adapt
 
 import (

@@ -113,4 +113,13 @@ const (
 	nClass
 )
 
-var classNames = [nClass]string{"tcp", "response", "request"}
+// className is the RTTSource name of a class.
+func className(class int) string {
+	switch class {
+	case classTCP:
+		return "tcp"
+	case classResp:
+		return "response"
+	}
+	return "request"
+}

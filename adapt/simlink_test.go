@@ -147,10 +147,11 @@ type sim struct {
 	rttEff    float64 // seconds, with queueing, from the last step
 	queue     float64
 
-	goodBytes float64 // bodies of parts that completed
-	sentBytes float64 // all body bytes sent
-	partsDone int
-	filesDone int
+	goodBytes   float64 // bodies of parts that completed
+	sentBytes   float64 // all body bytes sent
+	wastedBytes float64 // body bytes of failed attempts
+	partsDone   int
+	filesDone   int
 }
 
 func newSim(cfg simConfig, clock *simClock, up uploader) *sim {
@@ -381,6 +382,7 @@ func (s *sim) advance(r *simReq, l simLink, now time.Time) bool {
 	switch r.phase {
 	case phaseBody:
 		if r.failAt >= 0 && r.sent >= r.failAt {
+			s.wastedBytes += r.sent
 			s.up.Observe(RequestSample{Bulk: true, Bytes: int64(r.sent), Start: r.start, End: now, Failed: true, Retry: r.retry})
 			r.phase, r.until = phaseBackoff, now.Add(simBackoff)
 			return true
@@ -401,6 +403,7 @@ func (s *sim) advance(r *simReq, l simLink, now time.Time) bool {
 			sample.BodyDone = r.start
 		}
 		if r.failWait {
+			s.wastedBytes += r.sent
 			sample.Failed = true
 			s.up.Observe(sample)
 			r.phase, r.until = phaseBackoff, now.Add(simBackoff)

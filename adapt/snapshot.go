@@ -119,13 +119,22 @@ const (
 	HealthCritical
 )
 
-var healthNames = [...]string{"Unknown", "Excellent", "Good", "Fair", "Poor", "Critical"}
-
 func (h Health) String() string {
-	if h < 0 || int(h) >= len(healthNames) {
-		return fmt.Sprintf("Health(%d)", int(h))
+	switch h {
+	case HealthUnknown:
+		return "Unknown"
+	case HealthExcellent:
+		return "Excellent"
+	case HealthGood:
+		return "Good"
+	case HealthFair:
+		return "Fair"
+	case HealthPoor:
+		return "Poor"
+	case HealthCritical:
+		return "Critical"
 	}
-	return healthNames[h]
+	return fmt.Sprintf("Health(%d)", int(h))
 }
 
 // MarshalText writes the name, so JSON carries "Good" rather than 2.
@@ -133,9 +142,9 @@ func (h Health) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
 
 // UnmarshalText reads a name written by MarshalText.
 func (h *Health) UnmarshalText(b []byte) error {
-	for i, n := range healthNames {
-		if n == string(b) {
-			*h = Health(i)
+	for l := HealthUnknown; l <= HealthCritical; l++ {
+		if l.String() == string(b) {
+			*h = l
 			return nil
 		}
 	}

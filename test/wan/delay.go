@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -60,7 +59,7 @@ type delayParams struct {
 // packets see nearly the same delay, as on a real path, while packets a
 // few segments apart see independent ones.
 //
-// Times are nanoseconds on CLOCK_MONOTONIC. Arrival times must not
+// Times are nanoseconds on a monotonic clock. Arrival times must not
 // decrease. Not safe for concurrent use.
 type scheduler struct {
 	rng  *rand.Rand
@@ -115,22 +114,12 @@ func (s *scheduler) offset(t int64, amp time.Duration) int64 {
 	return int64(s.from + (s.to-s.from)*frac)
 }
 
-// monoClock reads CLOCK_MONOTONIC in nanoseconds through Go's (vDSO)
-// monotonic clock, which is the same clock.
-type monoClock struct {
-	t0   time.Time
-	base int64
-}
+// monoClock reads Go's monotonic clock in nanoseconds since its start.
+type monoClock struct{ t0 time.Time }
 
-func newMonoClock() (monoClock, error) {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return monoClock{}, fmt.Errorf("clock_gettime: %w", err)
-	}
-	return monoClock{t0: time.Now(), base: ts.Nano()}, nil
-}
+func newMonoClock() monoClock { return monoClock{t0: time.Now()} }
 
-func (c monoClock) now() int64 { return c.base + int64(time.Since(c.t0)) }
+func (c monoClock) now() int64 { return int64(time.Since(c.t0)) }
 
 // due is a scheduled packet.
 type due struct {
@@ -228,11 +217,7 @@ type delayLine struct {
 // startDelayLine binds NFQUEUE 0 (up) and 1 (down) in namespace ns and
 // starts the engine. Stop it with stop.
 func startDelayLine(ns netns.NsHandle, p delayParams, seed uint64, log *slog.Logger) (_ *delayLine, err error) {
-	clock, err := newMonoClock()
-	if err != nil {
-		return nil, err
-	}
-	d := &delayLine{clock: clock, log: log, wakeFD: -1, stampFD: -1, done: make(chan struct{})}
+	d := &delayLine{clock: newMonoClock(), log: log, wakeFD: -1, stampFD: -1, done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			d.closeFDs()
@@ -320,10 +305,8 @@ func (d *delayLine) run() {
 	// in softirq context): on a busy machine a normal thread can wait
 	// milliseconds for a CPU. The thread never spins, and the kernel's
 	// real-time throttling bounds it anyway.
-	if os.Getenv("NORT") == "" {
-		if err := unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: rtPriority}, 0); err != nil {
-			d.log.Debug("wan: delay line: no real-time priority, release times may be late under load", "err", err)
-		}
+	if err := unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: rtPriority}, 0); err != nil {
+		d.log.Debug("wan: delay line: no real-time priority, release times may be late under load", "err", err)
 	}
 	fds := []unix.PollFd{
 		{Fd: int32(d.lanes[dirUp].q.fd), Events: unix.POLLIN},

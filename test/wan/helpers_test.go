@@ -17,14 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// needLink skips the test when this machine cannot build a link.
-func needLink(t *testing.T) {
-	t.Helper()
-	if err := Check(); err != nil {
-		t.Skip(err)
-	}
-}
-
 // testLinkName is unique per test process (tests run one after the
 // other, each removing its link).
 func testLinkName() string { return fmt.Sprintf("awt%d", os.Getpid()%1000000) }
@@ -32,19 +24,13 @@ func testLinkName() string { return fmt.Sprintf("awt%d", os.Getpid()%1000000) }
 // upLink brings a link up for the test and removes it when the test ends.
 func upLink(t *testing.T, cfg Config) *Link {
 	t.Helper()
-	needLink(t)
 	if cfg.Name == "" {
 		cfg.Name = testLinkName()
 	}
-	l, err := Up(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("Up(%+v): %v", cfg, err)
-	}
-	t.Cleanup(l.Down)
-	return l
+	return UpForTest(t, cfg)
 }
 
-// listen opens a TCP or UDP socket in the server namespace on an
+// listenTCP opens a TCP listener in the server namespace on an
 // ephemeral port of the server address.
 func listenTCP(t *testing.T, l *Link) *net.TCPListener {
 	t.Helper()

@@ -74,7 +74,6 @@ type Link struct {
 	ifRS, ifSrv     string
 
 	srvNS, rtNS netns.NsHandle
-	srvID, rtID nsID
 	rootIfIndex int
 	rootNL      *netlink.Handle
 	rtNL, srvNL *netlink.Handle
@@ -109,6 +108,13 @@ func Up(ctx context.Context, cfg Config) (*Link, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("wan: Up needs root (network namespaces, veth, tc, nftables)")
 	}
+	// Links of other processes pick their addresses at the same time:
+	// one setup at a time.
+	unlock, err := lockSetup(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := Cleanup(cfg.Name); err != nil {
 		return nil, fmt.Errorf("wan: remove leftovers of %s: %w", cfg.Name, err)
 	}
@@ -143,12 +149,6 @@ func (l *Link) build(ctx context.Context) error {
 		return err
 	}
 	if l.srvNS, err = newNamedNS(l.srvName); err != nil {
-		return err
-	}
-	if l.rtID, err = nsIDOfHandle(l.rtNS); err != nil {
-		return err
-	}
-	if l.srvID, err = nsIDOfHandle(l.srvNS); err != nil {
 		return err
 	}
 	if l.rtNL, err = netlink.NewHandleAt(l.rtNS); err != nil {
@@ -370,6 +370,33 @@ func (l *Link) freeBlock() (netip.Prefix, error) {
 		}
 	}
 	return netip.Prefix{}, fmt.Errorf("no free /%d left in %s", blockBits, benchNet)
+}
+
+// setupLock serializes link setups across processes (see lockSetup).
+const setupLock = "/run/adaptfs-wan.lock"
+
+// lockSetup takes the machine-wide setup lock, giving up when ctx ends.
+func lockSetup(ctx context.Context) (unlock func(), err error) {
+	f, err := os.OpenFile(setupLock, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("wan: setup lock: %w", err)
+	}
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil // closing releases the lock
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("wan: setup lock %s: %w", setupLock, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("wan: waiting for setup lock %s: %w", setupLock, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func addrAt(block netip.Prefix, off int) netip.Addr {
@@ -628,17 +655,21 @@ func (l *Link) teardown() error {
 	}
 	for _, x := range []struct {
 		name string
-		id   nsID
 		h    netns.NsHandle
-	}{{l.rtName, l.rtID, l.rtNS}, {l.srvName, l.srvID, l.srvNS}} {
-		if x.h.IsOpen() {
-			if id, err := nsIDOfName(x.name); err == nil && id == x.id {
-				if err := deleteNamedNS(x.name); err != nil {
-					errs = append(errs, err)
-				}
-			}
-			x.h.Close()
+	}{{l.rtName, l.rtNS}, {l.srvName, l.srvNS}} {
+		if !x.h.IsOpen() {
+			continue
 		}
+		// Only unmount the name if it still is our namespace.
+		own, err := nsIDOfHandle(x.h)
+		if err != nil {
+			errs = append(errs, err)
+		} else if named, err := nsIDOfName(x.name); err == nil && named == own {
+			if err := deleteNamedNS(x.name); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		x.h.Close()
 	}
 	if l.rtSock != nil && l.rtSock.Socket != nil {
 		l.rtSock.Socket.Close()

@@ -27,7 +27,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime/pprof"
 	"syscall"
 
 	"github.com/adaptfs/adaptfs/test/wan"
@@ -46,14 +45,6 @@ or "wanlink down".
 `
 
 func main() {
-	if p := os.Getenv("WANLINK_CPUPROFILE"); p != "" {
-		f, _ := os.Create(p)
-		pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
-	}
-	code := run(os.Args[1:], os.Stdout, os.Stderr)
-	pprof.StopCPUProfile()
-	os.Exit(code)
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
