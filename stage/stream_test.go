@@ -20,10 +20,10 @@ import (
 // cutter only; the end-to-end tests in test/ use a real server.
 type memBackend struct {
 	s3backend.Backend // methods the cutter never calls panic
-	mu      sync.Mutex
-	objects map[string][]byte
-	uploads map[string]map[int32][]byte
-	partsAt []time.Time // when each part arrived
+	mu                sync.Mutex
+	objects           map[string][]byte
+	uploads           map[string]map[int32][]byte
+	partsAt           []time.Time // when each part arrived
 }
 
 func newMemBackend() *memBackend {
