@@ -193,9 +193,11 @@ func (c *Controller) ready(now time.Time, param string, t *trigger, strong bool)
 	}
 	if p := c.pending; p != nil {
 		// A part size shows its effect only as parts turn over, which can
-		// take long: concurrency does not wait for that.
+		// take long: concurrency does not wait for that, but a strong
+		// concurrency signal only. A part size waits for a concurrency
+		// change to be measured (min_adaptation_interval at most).
 		settled := p.at.Add(c.cfg.AdaptationInterval + c.cfg.MonitoringInterval)
-		urgent := strong || p.param == ParamPartSize
+		urgent := param == ParamConcurrency && (strong || p.param == ParamPartSize)
 		if !urgent || p.param == param || now.Before(settled) {
 			return false
 		}
@@ -510,7 +512,11 @@ func (c *Controller) evaluate(now time.Time, s signals) {
 			// what lies beyond it.
 			c.lastUpLinear = !p.jump && gain >= linearScaling*(p.new-p.old)/p.old
 		case p.confounded:
+			// Not attributable, so not rolled back; but do not build on it.
 			c.lastUpLinear = false
+			if gain < -thrBw {
+				c.ceiling, c.ceilingUntil = int(p.new), now.Add(c.backoff)
+			}
 		case gain < -thrBw || s.inflWin > c.thrLat():
 			// Goodput fell, or it stayed flat while the queue grew: undo,
 			// and do not probe above the old value for a while.

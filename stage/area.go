@@ -133,10 +133,9 @@ func (a *Area) Create(key string, meta s3backend.ObjectMeta) (*File, error) {
 		return nil, err
 	}
 	f.writers, f.handles = 1, 1
-	if err := f.writeManifest(stateWriting); err != nil {
-		f.discardFiles()
-		return nil, err
-	}
+	// No manifest yet: the first close (or a multipart upload) writes it,
+	// which saves a file creation per file on the small-file path. Recovery
+	// treats a data file without a manifest as never closed.
 	a.install(f)
 	return f, nil
 }

@@ -78,6 +78,22 @@ func (a *Area) Recover(ctx context.Context) (RecoveryReport, error) {
 		}
 		rep.Resumed = append(rep.Resumed, m.Key)
 	}
+	// Data files without a manifest were created and never closed.
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".data")
+		if !ok || e.IsDir() {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(a.dir, e.Name())); err != nil {
+			continue // moved aside above with its manifest
+		}
+		if _, err := os.Stat(filepath.Join(a.dir, id+".json")); !os.IsNotExist(err) {
+			continue
+		}
+		a.log.Warn("staged data of a file that was never closed; kept aside, not uploaded", "file", e.Name(), "dir", filepath.Join(a.dir, unclosedDir))
+		a.moveAside(unclosedDir, id)
+		rep.Unclosed = append(rep.Unclosed, e.Name())
+	}
 	if len(rep.Resumed) > 0 {
 		a.log.Info("resuming uploads left by the previous run", "files", len(rep.Resumed))
 	}

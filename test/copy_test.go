@@ -234,7 +234,7 @@ func TestCloseSurvivesKill(t *testing.T) {
 	if ups, _ := harness.ListMultipartUploads(t.Context(), r.srv.Client, r.bucket); len(ups) > 0 {
 		t.Errorf("multipart uploads left: %v", ups)
 	}
-	aside, _ := filepath.Glob(filepath.Join(r.mnt.StagingDir(), "unclosed", "*.json"))
+	aside, _ := filepath.Glob(filepath.Join(r.mnt.StagingDir(), "unclosed", "*.data"))
 	if len(aside) != 1 {
 		t.Errorf("want the unclosed file kept aside, found %v", aside)
 	}
