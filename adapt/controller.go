@@ -30,6 +30,8 @@ const (
 	// A part may fail with at most this probability at the measured
 	// failures per byte (a failed part is sent again whole).
 	maxPartFailProb = 0.01
+	// Nor take longer than this to send at the per-stream rate.
+	maxPartSeconds = 30.0
 	// Error-driven decisions need at least this many failures.
 	minBulkFailures     = 3
 	minThrottleFailures = 5

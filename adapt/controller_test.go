@@ -1,6 +1,8 @@
 package adapt
 
 import (
+	"fmt"
+	"os"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -229,6 +231,9 @@ func TestBoundsAndRateLimits(t *testing.T) {
 			t.Errorf("case %d: %d parameter changes but %d events", i, changes, len(r.events))
 		}
 		t.Logf("case %d: %d events (%d adaptations, max %d), final %+v, goodput %.1f Mbit/s", i, len(r.events), forward, cfg.MaxAdaptationsPerSession, r.ctl.Params(), r.sim.goodputMbit())
+		if os.Getenv("DBGCASE") == fmt.Sprint(i) {
+			t.Logf("cfg %+v\nlink a %+v\nlink b %+v\nsnap %+v%s", cfg, a, b, r.ctl.Snapshot().Estimates, eventsString(r.events))
+		}
 	}
 }
 

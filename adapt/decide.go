@@ -325,7 +325,11 @@ func (c *Controller) proposeConcurrency(now time.Time, s signals, cur Params) pr
 		predicted = min(predicted, thrBw) // at the known bottleneck: looking for unseen capacity
 	}
 	target = min(target, ceil)
-	return proposal{dir: +1, target: int64(target), strong: c.gRef.ok && (s.g > c.gRef.v*(1+strongFactor*thrBw) || improved && s.drained),
+	// A return to a remembered operating point needs one interval only: it
+	// was measured before, and its evaluation undoes it if the link did not
+	// come back.
+	strong := c.gRef.ok && (s.g > c.gRef.v*(1+strongFactor*thrBw) || improved && s.drained) || jump
+	return proposal{dir: +1, target: int64(target), strong: strong,
 		reason: reason, predicted: predicted, improved: improved, jump: jump}
 }
 

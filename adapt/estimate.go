@@ -210,7 +210,7 @@ func (c *Controller) signals(now, tickStart time.Time, rec tickRec, pc int) sign
 	case s.inFlight > 0:
 		s.perStream = s.gWin / s.inFlight
 	}
-	s.overhead = c.overhead(rw)
+	s.overhead = c.overhead(now, rw)
 
 	thr := c.thrLat()
 	s.congested = s.hasRTT && s.infl > thr
@@ -225,16 +225,28 @@ func (c *Controller) signals(now, tickStart time.Time, rec tickRec, pc int) sign
 // current RTT. Without TCP_INFO the RTT is taken as the response wait, which
 // includes server time: an overestimate, erring towards larger parts. It is
 // 0 (unknown) until minRespSamples parts completed in the window.
-func (c *Controller) overhead(rw winAgg) float64 {
+//
+// When no part at all completed in the window although the session is older
+// than it (parts too large for the rate), three small-request or TCP RTTs
+// stand in, so that the part size can still come down.
+func (c *Controller) overhead(now time.Time, rw winAgg) float64 {
 	resp := rw.acc.lat[classResp]
-	if resp.n < minRespSamples {
+	tcp, req := rw.acc.lat[classTCP], rw.acc.lat[classReq]
+	switch {
+	case resp.n >= minRespSamples:
+		rtt := resp.mean()
+		if tcp.n > 0 {
+			rtt = tcp.mean()
+		}
+		return resp.mean() + 2*rtt
+	case resp.n > 0 || now.Sub(c.start) < rateWindow || rw.bytes == 0:
 		return 0
+	case tcp.n > 0:
+		return 3 * tcp.mean()
+	case req.n > 0:
+		return 3 * req.mean()
 	}
-	rtt := resp.mean()
-	if t := rw.acc.lat[classTCP]; t.n > 0 {
-		rtt = t.mean()
-	}
-	return resp.mean() + 2*rtt
+	return 0
 }
 
 // targetPartSize is the part size the estimates call for (0 = not enough
@@ -245,6 +257,9 @@ func (c *Controller) targetPartSize(s signals, conc int) int64 {
 		return 0
 	}
 	p := amortization * s.overhead * s.perStream
+	// The controller learns at the pace parts complete, and a failure
+	// costs a part's time again: no part should take longer than this.
+	p = min(p, maxPartSeconds*s.perStream)
 	if s.bulkFails >= minBulkFailures && s.hazard > 0 {
 		p = min(p, maxPartFailProb/s.hazard)
 	}

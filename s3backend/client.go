@@ -48,6 +48,7 @@ type Client struct {
 	prefix   string // "" or ends in "/"
 	endpoint string // for error messages
 	log      *slog.Logger
+	conns    *connSet // open connections, for TCP_INFO
 }
 
 var _ Backend = (*Client)(nil)
@@ -64,10 +65,11 @@ func New(ctx context.Context, cfg Config, sampler Sampler, log *slog.Logger) (*C
 		log = slog.New(slog.DiscardHandler)
 	}
 
+	conns := newConnSet()
 	opts := []func(*config.LoadOptions) error{
 		// A BuildableClient, so that the loader can add a custom CA bundle
 		// (AWS_CA_BUNDLE, ca_bundle in the profile) to its transport.
-		config.WithHTTPClient(newBuildableClient(cfg)),
+		config.WithHTTPClient(newBuildableClient(cfg, conns)),
 		config.WithRetryer(func() aws.Retryer { return newRetryer(cfg.MaxRetries) }),
 	}
 	if cfg.Region != "" {
@@ -96,11 +98,9 @@ func New(ctx context.Context, cfg Config, sampler Sampler, log *slog.Logger) (*C
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
 		o.UsePathStyle = cfg.PathStyle
-		// Checksums only where S3 requires them (DeleteObjects). The SDK's
-		// default sends CRC32 per part; versitygw then rejects those part
-		// checksums in CompleteMultipartUpload unless the algorithm was
-		// declared on Create. Integrity is covered anyway: over HTTP SigV4
-		// signs the payload's SHA-256, over HTTPS TLS protects it.
+		// No checksums of the SDK's own: bulk bodies carry the CRC32C we
+		// compute (declared on Create, listed in Complete, verified by the
+		// server); see Put and UploadPart.
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		// No "Expect: 100-continue": it costs a round trip per part before
@@ -120,12 +120,13 @@ func New(ctx context.Context, cfg Config, sampler Sampler, log *slog.Logger) (*C
 		prefix:   normalizePrefix(cfg.Prefix),
 		endpoint: endpoint,
 		log:      log,
+		conns:    conns,
 	}, nil
 }
 
 // newBuildableClient starts from the SDK's transport defaults (proxy from
 // the environment, TLS settings) and sizes it for many parallel parts.
-func newBuildableClient(cfg Config) *awshttp.BuildableClient {
+func newBuildableClient(cfg Config, conns *connSet) *awshttp.BuildableClient {
 	return awshttp.NewBuildableClient().
 		WithDialerOptions(func(d *net.Dialer) { d.Timeout = connectTimeout }).
 		WithTransportOptions(func(tr *http.Transport) {
@@ -141,6 +142,7 @@ func newBuildableClient(cfg Config) *awshttp.BuildableClient {
 			// controller tunes (and what AWS S3 speaks anyway).
 			tr.ForceAttemptHTTP2 = false
 			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+			tr.DialContext = conns.wrapDial(tr.DialContext)
 		})
 }
 

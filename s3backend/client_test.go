@@ -817,7 +817,7 @@ func TestSamplerRetry(t *testing.T) {
 }
 
 func TestNilSamplerNotWrapped(t *testing.T) {
-	tr := newBuildableClient(DefaultConfig()).GetTransport()
+	tr := newBuildableClient(DefaultConfig(), newConnSet()).GetTransport()
 	if tr.ResponseHeaderTimeout != DefaultConfig().RequestTimeout || tr.MaxIdleConnsPerHost < 256 {
 		t.Errorf("transport: ResponseHeaderTimeout %s, MaxIdleConnsPerHost %d", tr.ResponseHeaderTimeout, tr.MaxIdleConnsPerHost)
 	}
@@ -828,5 +828,23 @@ func TestNilSamplerNotWrapped(t *testing.T) {
 	hc = newHTTPClient(tr, &recordingSampler{})
 	if _, ok := hc.Transport.(*instrumentedTransport); !ok {
 		t.Errorf("transport is %T, want instrumentedTransport", hc.Transport)
+	}
+}
+
+// TestTCPInfo: the kernel's view of the client's connections is readable
+// while they are open.
+func TestTCPInfo(t *testing.T) {
+	c := newBucket(t, "", nil)
+	if _, err := c.Put(t.Context(), "tcpinfo", strings.NewReader("x"), 1, ObjectMeta{}); err != nil {
+		t.Fatal(err)
+	}
+	infos := c.TCPInfo()
+	if len(infos) == 0 {
+		t.Fatal("no open connection after a request (keep-alive)")
+	}
+	for _, i := range infos {
+		if i.SRTT <= 0 || i.SegsOut == 0 || i.Cwnd == 0 {
+			t.Errorf("implausible TCP_INFO: %+v", i)
+		}
 	}
 }
