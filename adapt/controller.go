@@ -94,9 +94,11 @@ type Controller struct {
 	sawSamples   bool
 	warm         *Profile
 
-	est    Estimates
-	trend  Trend
-	health Health
+	est     Estimates
+	busyEst Estimates // the estimates of the last tick with the link in use
+	busy    bool
+	trend   Trend
+	health  Health
 
 	// Decision state.
 	cTrig, pTrig  trigger
@@ -118,6 +120,7 @@ type Controller struct {
 	bestAt        time.Time
 	bestCeiling   int              // the ceiling in force at the best operating point
 	levels        map[int]levelObs // what each concurrency delivered lately
+	partWhy       int              // the rule behind the part size target
 	events        []Event
 	seq           uint64
 	lastSignals   signals
@@ -206,6 +209,8 @@ func (c *Controller) seedEstimates(w Profile) {
 func (c *Controller) Params() Params { return *c.params.Load() }
 
 // Progress records n request body bytes handed to the kernel at time at.
+// It is one atomic add: the rate is taken between Ticks, so at only
+// documents the caller's view.
 func (c *Controller) Progress(n int64, at time.Time) {
 	if n > 0 {
 		c.progress.Add(n)
@@ -216,7 +221,7 @@ func (c *Controller) Progress(n int64, at time.Time) {
 func (c *Controller) Observe(s RequestSample) {
 	if s.End.IsZero() || s.Start.IsZero() || s.End.Before(s.Start) {
 		c.mu.Lock()
-		c.counters.DroppedOldSamples++
+		c.counters.DroppedSamples++
 		c.mu.Unlock()
 		return
 	}
@@ -284,6 +289,9 @@ func (c *Controller) ObserveTCP(s TCPSample) {
 	c.tcpConns[s.Conn] = tcpConn{segs: s.SegsOut, retrans: s.TotalRetrans, at: s.At}
 	c.acc.lat[classTCP].put(s.SRTT.Seconds())
 	c.acc.tcpRTTVar += s.RTTVar.Seconds()
+	if m := s.MinRTT.Seconds(); m > 0 && (c.acc.tcpMinRTT == 0 || m < c.acc.tcpMinRTT) {
+		c.acc.tcpMinRTT = m
+	}
 }
 
 // RecordEvent adds an event from outside the controller (a LevelPolicy's
@@ -339,6 +347,11 @@ func (c *Controller) tickLocked(now time.Time, inFlight int) bool {
 		if c.cls[i].tick(now, acc.lat[i], thrLat) {
 			c.counters.MinRTTRelearned++
 		}
+	}
+	// The kernel's own minimum is a propagation sample of the TCP class
+	// (it keeps a window of its own, so a repeated value confirms it).
+	if m, cl := acc.tcpMinRTT, &c.cls[classTCP]; m > 0 && cl.heldOK && m <= cl.held*(1+thrLat/2) {
+		cl.held, cl.heldSeen = min(cl.held, m), now
 	}
 	pc := c.primaryClass(now)
 	if cl := &c.cls[pc]; !math.IsNaN(cl.cur) && cl.heldOK && cl.held > 0 {
@@ -426,7 +439,12 @@ func (c *Controller) Profile() Profile {
 		w.PartSizeBytes, w.Concurrency = p.PartSize, p.Concurrency
 		return w
 	}
+	// An idle end of session says nothing about the link: keep what was
+	// measured while uploads ran.
 	e := c.est
+	if c.busy {
+		e = c.busyEst
+	}
 	pr := Profile{
 		Version: ProfileVersion, UpdatedAt: now,
 		PartSizeBytes: p.PartSize, Concurrency: p.Concurrency,
@@ -438,7 +456,7 @@ func (c *Controller) Profile() Profile {
 		RequestOverheadSeconds: e.RequestOverheadSeconds,
 		ErrorRate:              e.ErrorRate,
 	}
-	if c.bestG > 0 && now.Sub(c.bestAt) <= memoryMaxAge && c.bestC == p.Concurrency {
+	if c.bestG > 0 && c.bestC == p.Concurrency {
 		pr.GoodputBps = max(pr.GoodputBps, 8*c.bestG)
 	}
 	return pr

@@ -1,8 +1,6 @@
 package adapt
 
 import (
-	"fmt"
-	"os"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -12,8 +10,6 @@ import (
 
 // The scenario tests run the controller against the simulated link of
 // simlink_test.go on a simulated clock. Every run is deterministic (seeded).
-
-var fixedRuns fixedCache
 
 // stepLink is the step scenario's path: 64 KiB windows (so concurrency
 // matters: 26 Mbit/s per stream at 20 ms), 512 KiB of buffer.
@@ -52,6 +48,7 @@ func TestStepSettles(t *testing.T) {
 		{"aggressive", func(c *Config) { c.AggressiveAdaptation = true }, 4},
 		{"from 1 stream", func(c *Config) { c.Concurrency = 1 }, 5},
 	}
+	var fixedRuns fixedCache // the bands' fixed runs, shared by the cases
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := stepConfig()
@@ -227,13 +224,13 @@ func TestBoundsAndRateLimits(t *testing.T) {
 		if m := cfg.MaxAdaptationsPerSession; m > 0 && forward > m {
 			t.Errorf("case %d: %d adaptations, want ≤ max_adaptations_per_session %d", i, forward, m)
 		}
+		if _, err := json.Marshal(r.ctl.Snapshot()); err != nil {
+			t.Errorf("case %d: snapshot does not encode: %v", i, err)
+		}
 		if changes > len(r.events) {
 			t.Errorf("case %d: %d parameter changes but %d events", i, changes, len(r.events))
 		}
 		t.Logf("case %d: %d events (%d adaptations, max %d), final %+v, goodput %.1f Mbit/s", i, len(r.events), forward, cfg.MaxAdaptationsPerSession, r.ctl.Params(), r.sim.goodputMbit())
-		if os.Getenv("DBGCASE") == fmt.Sprint(i) {
-			t.Logf("cfg %+v\nlink a %+v\nlink b %+v\nsnap %+v%s", cfg, a, b, r.ctl.Snapshot().Estimates, eventsString(r.events))
-		}
 	}
 }
 
@@ -285,7 +282,7 @@ func TestWarmStart(t *testing.T) {
 	}{
 		{"nil", nil, func(*Config) {}, Params{16 * MiB, 8}},
 		{"within bounds", &Profile{PartSizeBytes: 24 * MiB, Concurrency: 5}, func(*Config) {}, Params{24 * MiB, 5}},
-		{"clamped high", &Profile{PartSizeBytes: 400 * MiB, Concurrency: 40}, func(*Config) {}, Params{100 * MiB, 8}},
+		{"clamped high", &Profile{PartSizeBytes: 400 * MiB, Concurrency: 40}, func(c *Config) { c.MaxConcurrency = 8 }, Params{100 * MiB, 8}},
 		{"clamped low", &Profile{PartSizeBytes: 1 * MiB, Concurrency: 1}, func(c *Config) { c.MinConcurrency, c.Concurrency = 2, 4 }, Params{5 * MiB, 2}},
 		{"rounded to MiB", &Profile{PartSizeBytes: 20*MiB + 300<<10, Concurrency: 3}, func(*Config) {}, Params{20 * MiB, 3}},
 		{"unknown fields keep config", &Profile{GoodputBps: 1e8}, func(*Config) {}, Params{16 * MiB, 8}},

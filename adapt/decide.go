@@ -147,9 +147,7 @@ func (c *Controller) decide(now time.Time, s signals) {
 			c.counters.MinRTTRelearned++
 			c.cTrig = trigger{}
 		}
-		return
-	}
-	if cp.dir != 0 && c.ready(now, ParamConcurrency, &c.cTrig, cp.strong) {
+	} else if cp.dir != 0 && c.ready(now, ParamConcurrency, &c.cTrig, cp.strong) {
 		c.apply(now, s, ParamConcurrency, float64(cur.Concurrency), float64(cp.target), cp)
 		return
 	}
@@ -248,11 +246,15 @@ func (c *Controller) proposeConcurrency(now time.Time, s signals, cur Params) pr
 			// Vegas-style gradient: the share of the streams whose bytes
 			// sit in the queue is not needed.
 			ratio = (1 + thrLat/2) / (1 + max(s.inflWin, s.infl))
-			if t := c.cfg.TargetLatencyMs; t > 0 && s.lat > t/1000 {
-				ratio = min(ratio, t/1000/s.lat)
-			}
 			reason = fmt.Sprintf("RTT inflated %.0f%% over propagation with goodput flat: congestive, keep the queue short",
 				100*max(s.inflWin, s.infl))
+			if s.overTarget {
+				// Shrink the queueing part of the latency to fit the target.
+				t := c.cfg.TargetLatencyMs / 1000
+				ratio = min(ratio, (t-s.prop)/(s.lat-s.prop))
+				reason = fmt.Sprintf("latency %.0f ms above target_latency_ms %.0f: shorten the queue",
+					1000*s.lat, c.cfg.TargetLatencyMs)
+			}
 		}
 		if degraded {
 			// The streams that carried the old goodput, scaled to the new.
@@ -348,17 +350,25 @@ func (c *Controller) proposePartSize(now time.Time, s signals, cur Params) propo
 			1000*s.overhead, 8*s.perStream/1e6)
 	case ratio <= 1/band && !now.Before(c.partNoDnUntil):
 		p.dir = -1
-		p.reason = fmt.Sprintf("smaller parts suffice for overhead %.0f ms at %.1f Mbit/s per stream",
-			1000*s.overhead, 8*s.perStream/1e6)
-		if s.bulkFails >= minBulkFailures && maxPartFailProb/s.hazard < amortization*s.overhead*s.perStream {
+		switch c.partWhy {
+		case partFailures:
 			p.reason = fmt.Sprintf("%d failed parts in %s: keep the chance that a part fails at %.0f%%",
 				s.bulkFails, hazardWindow, 100*maxPartFailProb)
 			p.errDriven = true
+		case partTime:
+			p.reason = fmt.Sprintf("a part takes over %.0f s at %.1f Mbit/s per stream", maxPartSeconds, 8*s.perStream/1e6)
+		case partMemory:
+			p.reason = fmt.Sprintf("part size × %d streams within the memory budget", cur.Concurrency)
+		default:
+			p.reason = fmt.Sprintf("smaller parts suffice for overhead %.0f ms at %.1f Mbit/s per stream",
+				1000*s.overhead, 8*s.perStream/1e6)
 		}
 	default:
 		return proposal{}
 	}
-	p.predicted = c.partEfficiency(float64(target), s)/c.partEfficiency(float64(cur.PartSize), s) - 1
+	if e0 := c.partEfficiency(float64(cur.PartSize), s); e0 > 0 {
+		p.predicted = c.partEfficiency(float64(target), s)/e0 - 1
+	}
 	return p
 }
 
@@ -468,11 +478,23 @@ func (c *Controller) triggerMap(s signals) map[string]float64 {
 func (c *Controller) appendEvent(e Event) uint64 {
 	c.seq++
 	e.Seq = c.seq
+	// JSON has no NaN or infinity: an event must always encode.
+	e.PredictedGain = finite(e.PredictedGain)
+	for k, v := range e.Trigger {
+		e.Trigger[k] = finite(v)
+	}
 	if len(c.events) >= MaxEvents {
 		c.events = append(c.events[:0], c.events[1:]...)
 	}
 	c.events = append(c.events, e)
 	return e.Seq
+}
+
+func finite(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	return x
 }
 
 func (c *Controller) event(seq uint64) *Event {
@@ -500,7 +522,8 @@ func (c *Controller) evaluate(now time.Time, s signals) {
 	gAfter := w.goodput()
 	gain := gAfter/p.gBefore - 1
 	if e := c.event(p.seq); e != nil {
-		e.MeasuredGain = &gain
+		g := finite(gain)
+		e.MeasuredGain = &g
 	}
 	c.gRef = refLevel{v: gAfter, ok: gAfter > 0}
 	if p.rollback || w.appLimited() {
@@ -566,6 +589,14 @@ func (c *Controller) evaluate(now time.Time, s signals) {
 
 func (c *Controller) bumpBackoff() { c.backoff = min(backoffMax, 2*c.backoff) }
 
+// recovery is the gain expected from undoing a change that measured gain.
+func recovery(gain float64) float64 {
+	if gain <= -1 {
+		return 0 // nothing left to compare with
+	}
+	return -gain / (1 + gain)
+}
+
 func (c *Controller) rollback(now time.Time, s signals, p *pendingChange, gain float64) {
 	reason := fmt.Sprintf("rollback: goodput %+.0f%% after the change (threshold %.0f%%)", 100*gain, 100*c.thrBw())
 	if gain >= -c.thrBw() {
@@ -579,7 +610,7 @@ func (c *Controller) rollback(now time.Time, s signals, p *pendingChange, gain f
 		At: now, Param: p.param, Old: p.new, New: p.old,
 		Reason:        reason,
 		Trigger:       c.triggerMap(s),
-		PredictedGain: -gain / (1 + gain),
+		PredictedGain: recovery(gain),
 		RolledBack:    true, Reverts: p.seq,
 	})
 	c.startMeasuring(now, s, seq, p.param, p.new, p.old, s.gWin, true)

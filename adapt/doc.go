@@ -24,12 +24,17 @@
 //     per-interval means over 30 s, kept sticky: it only rises when it has
 //     not been seen again for 10 minutes, or when the queue persists at the
 //     minimum concurrency (the path changed, or the queue is not ours).
+//     TCP_INFO's own minimum RTT (TCPSample.MinRTT), when given, lowers the
+//     TCP class's estimate: connections opened before a queue built carry
+//     the unloaded RTT, which nothing else shows on a link kept busy.
 //     RTT inflation = mean / propagation − 1; congestion = min(1, inflation).
 //   - error and retry rate over 60 s; TCP loss (retransmitted / sent
 //     segments) over 30 s; loss with inflation is "congestive", without it
 //     "random".
 //   - per-stream rate: body bytes over Start..BodyDone of completed parts
-//     (30 s); request overhead: response wait + 2 RTTs (slow start).
+//     (30 s); request overhead: response wait + 2 RTTs (slow start), from
+//     at least 3 completed parts (3 RTTs of small requests if no part
+//     completes within 30 s).
 //   - trend: weighted (half life 20 s) linear fit of goodput over 60 s;
 //     improving/degrading when the fitted change exceeds the bandwidth
 //     threshold per minute with R² ≥ 0.5, volatile when the scatter exceeds
@@ -46,8 +51,11 @@
 // counted); one change is measured at a time.
 //
 // Concurrency, first match wins:
-//  1. errors above max_tolerable_loss (≥ 5 failures in two intervals): ×0.7;
-//  2. RTT inflated beyond the latency threshold: step to the Vegas gradient
+//  1. error rate above max_tolerable_loss since the last concurrency change
+//     (≥ 5 failures, at most 60 s back): ×0.7;
+//  2. RTT inflated beyond the latency threshold (or latency above
+//     target_latency_ms while the path alone is faster): step to the Vegas
+//     gradient
 //     n·(1+thr/2)/(1+inflation), or, when goodput fell by more than 3 bandwidth
 //     thresholds by itself with every slot busy (the queue shows in response
 //     samples only as parts complete), to n·(1+thr/2)·goodput/reference;
@@ -59,13 +67,15 @@
 //     when aggressive; when goodput rose by itself (the link improved), jump
 //     back to the best operating point of the last 10 minutes. Loss without
 //     inflation does not stop probing: it is random loss, and more streams
-//     help.
+//     help. No probing once goodput reaches target_throughput_mbps.
 //
 // Part size: P = 20 × overhead × per-stream rate (≈95 % of a stream's time
-// sending), capped so that a part fails with at most 1 % probability at the
-// measured failures per byte (after ≥ 3 failed parts in 10 minutes), and by
-// the memory budget; within the bounds and S3's limits, whole MiB. It changes
-// when the target leaves a ±25 % band (or twice the bandwidth threshold).
+// sending), capped at 30 s of sending (the controller learns as parts
+// complete), so that a part fails with at most 1 % probability at the
+// measured failures per byte (after ≥ 3 failed parts in 10 minutes; no
+// growing back for 10 minutes after such a cut), and by the memory budget;
+// within the bounds and S3's limits, whole MiB. It changes when the target
+// leaves a ±25 % band (or twice the bandwidth threshold).
 //
 // Every change is an Event with its trigger measurements and predicted
 // gain. After max(min_adaptation_interval, adaptation + monitoring interval)

@@ -38,7 +38,7 @@ type signals struct {
 	infl       float64 // inflation this tick (window mean if none)
 	inflWin    float64
 	lat        float64 // smoothed latency of the primary class, seconds
-	errWin     float64 // error rate over two adaptation intervals
+	errWin     float64 // error rate since the last concurrency change (≤ errorWindow)
 	failWin    int
 	errRate    float64 // over errorWindow
 	hazard     float64 // bulk failures per byte on the wire
@@ -49,6 +49,8 @@ type signals struct {
 	perStream  float64 // bytes/s
 	overhead   float64 // seconds
 	congested  bool
+	overTarget bool    // latency above target_latency_ms
+	prop       float64 // propagation estimate of the primary class, seconds
 	hasRTT     bool
 	drained    bool
 }
@@ -111,14 +113,13 @@ func (c *Controller) prune(now time.Time) {
 
 // winAgg sums the ticks of a window.
 type winAgg struct {
-	bytes, secs   float64
-	inFlightSecs  float64
-	limitSecs     float64
-	inflSum       float64
-	inflN         int
-	ticks         int
-	acc           sampleAcc
-	firstTickFrom time.Time
+	bytes, secs  float64
+	inFlightSecs float64
+	limitSecs    float64
+	inflSum      float64
+	inflN        int
+	ticks        int
+	acc          sampleAcc
 }
 
 // window sums the ticks ending in (from, to].
@@ -186,7 +187,13 @@ func (c *Controller) signals(now, tickStart time.Time, rec tickRec, pc int) sign
 		s.lat = cl.smooth.v
 	}
 
-	ew := c.window(now.Add(-2*ai), now)
+	// Errors since the last concurrency change (at most errorWindow): what
+	// the current concurrency causes.
+	from := now.Add(-errorWindow)
+	if t, ok := c.lastChange[ParamConcurrency]; ok && t.After(from) {
+		from = t
+	}
+	ew := c.window(from, now)
 	if ew.acc.attempts > 0 {
 		s.errWin = float64(ew.acc.failed) / float64(ew.acc.attempts)
 	}
@@ -214,7 +221,13 @@ func (c *Controller) signals(now, tickStart time.Time, rec tickRec, pc int) sign
 
 	thr := c.thrLat()
 	s.congested = s.hasRTT && s.infl > thr
-	if t := c.cfg.TargetLatencyMs; t > 0 && s.lat > t/1000 {
+	if cl := &c.cls[pc]; cl.heldOK {
+		s.prop = cl.held
+	}
+	// Above the latency target, and the target is within reach: there is
+	// queueing to remove and the path alone is faster than the target.
+	if t := c.cfg.TargetLatencyMs / 1000; t > 0 && s.hasRTT && s.lat > t && s.prop < t && s.infl > 0 {
+		s.overTarget = true
 		s.congested = true
 	}
 	return s
@@ -249,26 +262,39 @@ func (c *Controller) overhead(now time.Time, rw winAgg) float64 {
 	return 0
 }
 
+// Why a part size target is what it is.
+const (
+	partAmortize = iota // 20 × overhead × per-stream rate
+	partTime            // at most maxPartSeconds of sending
+	partFailures        // at most maxPartFailProb chance to fail
+	partMemory          // within the memory budget
+)
+
 // targetPartSize is the part size the estimates call for (0 = not enough
-// data): large enough to amortize the overhead at the per-stream rate,
-// small enough that a part rarely fails, within the bounds.
-func (c *Controller) targetPartSize(s signals, conc int) int64 {
+// data) and which rule set it: large enough to amortize the overhead at the
+// per-stream rate, small enough that a part rarely fails, within the bounds.
+func (c *Controller) targetPartSize(s signals, conc int) (int64, int) {
 	if s.perStream <= 0 || s.overhead <= 0 {
-		return 0
+		return 0, partAmortize
 	}
-	p := amortization * s.overhead * s.perStream
+	p, why := amortization*s.overhead*s.perStream, partAmortize
+	capAt := func(limit float64, w int) {
+		if limit < p {
+			p, why = limit, w
+		}
+	}
 	// The controller learns at the pace parts complete, and a failure
 	// costs a part's time again: no part should take longer than this.
-	p = min(p, maxPartSeconds*s.perStream)
+	capAt(maxPartSeconds*s.perStream, partTime)
 	if s.bulkFails >= minBulkFailures && s.hazard > 0 {
-		p = min(p, maxPartFailProb/s.hazard)
+		capAt(maxPartFailProb/s.hazard, partFailures)
 	}
 	if b := c.opt.memBudget; b > 0 && conc > 0 {
-		p = min(p, float64(b)/float64(conc))
+		capAt(float64(b)/float64(conc), partMemory)
 	}
 	lo, hi := c.cfg.partBounds()
 	p = min(max(p, float64(lo)), float64(hi))
-	return roundMiB(int64(p))
+	return roundMiB(int64(p)), why
 }
 
 func (c *Controller) updateEstimates(now time.Time, s signals, pc int) {
@@ -318,7 +344,10 @@ func (c *Controller) updateEstimates(now time.Time, s signals, pc int) {
 	e.RequestOverheadSeconds = s.overhead
 	e.InFlight = s.inFlight
 	e.AppLimited = s.appLimited
-	e.TargetPartSizeBytes = c.targetPartSize(s, c.Params().Concurrency)
+	e.TargetPartSizeBytes, c.partWhy = c.targetPartSize(s, c.Params().Concurrency)
+	if !s.appLimited && s.gWin > 0 {
+		c.busyEst, c.busy = *e, true
+	}
 	c.trend = c.computeTrend(now)
 	c.health = c.computeHealth(s)
 }

@@ -104,7 +104,7 @@ type fixedResult struct {
 	queueSeconds float64 // mean queueing delay
 }
 
-// fixedCache memoizes fixed runs across tests (the model is deterministic).
+// fixedCache memoizes fixed runs (the model is deterministic).
 type fixedCache struct {
 	mu sync.Mutex
 	m  map[string]fixedResult

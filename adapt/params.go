@@ -80,7 +80,7 @@ func DefaultConfig() Config {
 		MinChunkSizeMB: 5,
 		MaxChunkSizeMB: 100,
 		MinConcurrency: 1,
-		MaxConcurrency: 8,
+		MaxConcurrency: 32,
 
 		Adaptive:                 true,
 		MonitoringInterval:       2 * time.Second,

@@ -32,9 +32,14 @@ type RequestSample struct {
 type TCPSample struct {
 	// Conn identifies the connection; SegsOut and TotalRetrans are
 	// cumulative per connection, so deltas are taken per Conn.
-	Conn            uint64
-	At              time.Time
-	SRTT, RTTVar    time.Duration
+	Conn         uint64
+	At           time.Time
+	SRTT, RTTVar time.Duration
+	// MinRTT is the kernel's windowed minimum RTT of the connection
+	// (tcpi_min_rtt), 0 if unknown. Connections opened before a queue
+	// built up carry the unloaded RTT, which nothing else shows once
+	// the link is kept busy.
+	MinRTT          time.Duration
 	SegsOut         uint64
 	TotalRetrans    uint64
 	DeliveryRateBps float64 // bits per second
@@ -52,6 +57,7 @@ type sampleAcc struct {
 	lat                       [nClass]latAcc
 	tcpSegs, tcpRetrans       uint64
 	tcpRTTVar                 float64 // sum of RTTVar seconds, with lat[classTCP].n
+	tcpMinRTT                 float64 // smallest MinRTT reported, seconds; 0 = none
 }
 
 func (a *sampleAcc) add(b *sampleAcc) {
@@ -70,6 +76,9 @@ func (a *sampleAcc) add(b *sampleAcc) {
 	a.tcpSegs += b.tcpSegs
 	a.tcpRetrans += b.tcpRetrans
 	a.tcpRTTVar += b.tcpRTTVar
+	if b.tcpMinRTT > 0 && (a.tcpMinRTT == 0 || b.tcpMinRTT < a.tcpMinRTT) {
+		a.tcpMinRTT = b.tcpMinRTT
+	}
 }
 
 // latAcc sums latencies (seconds) for a mean and a standard deviation.

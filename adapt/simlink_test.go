@@ -42,7 +42,8 @@ type simLink struct {
 	ServerDecay   float64       // per-connection rate × ServerDecay^(inflight-ServerKnee)
 }
 
-// defaultLink fills in zero fields.
+// withDefaults fills in zero fields: 1 MiB of buffer, 4 MiB windows, 10 ms
+// of server time.
 func (l simLink) withDefaults() simLink {
 	if l.QueueBytes == 0 {
 		l.QueueBytes = 1 << 20
@@ -118,6 +119,7 @@ type simReq struct {
 type simConn struct {
 	id            uint64
 	segs, retrans float64
+	minRTT        float64 // seconds, the smallest RTT the connection saw
 }
 
 type simFile struct {
@@ -192,7 +194,7 @@ func (s *sim) conn() *simConn {
 		return c
 	}
 	s.nextConn++
-	return &simConn{id: s.nextConn}
+	return &simConn{id: s.nextConn, minRTT: s.rttEff} // the handshake's RTT
 }
 
 // startWork fills free slots up to the concurrency in force.
@@ -231,7 +233,7 @@ func (s *sim) nextRequest(p Params) *simReq {
 				open++
 			}
 		}
-		if open >= 2 {
+		if open > p.Concurrency { // enough files to keep every slot busy
 			return nil
 		}
 		cur = &simFile{size: s.cfg.fileSize}
@@ -356,8 +358,10 @@ func (s *sim) stepOnce() {
 	if s.cfg.tcp && now.Sub(s.lastTCP) >= 500*time.Millisecond {
 		s.lastTCP = now
 		for _, r := range s.reqs {
+			r.conn.minRTT = min(r.conn.minRTT, s.rttEff)
 			s.up.ObserveTCP(TCPSample{
-				Conn: r.conn.id, At: now,
+				MinRTT: time.Duration(r.conn.minRTT * float64(time.Second)),
+				Conn:   r.conn.id, At: now,
 				SRTT:    time.Duration(s.rttEff * float64(time.Second)),
 				RTTVar:  time.Duration(0.05 * s.rttEff * float64(time.Second)),
 				SegsOut: uint64(r.conn.segs), TotalRetrans: uint64(r.conn.retrans),

@@ -186,18 +186,18 @@ type DecisionState struct {
 
 // Counters are totals since the controller started.
 type Counters struct {
-	Requests          uint64 `json:"requests"`
-	BulkRequests      uint64 `json:"bulk_requests"`
-	FailedRequests    uint64 `json:"failed_requests"`
-	RetriedRequests   uint64 `json:"retried_requests"`
-	ProgressBytes     uint64 `json:"progress_bytes"`
-	CompletedBytes    uint64 `json:"completed_bytes"` // bodies of successful bulk requests
-	TCPSamples        uint64 `json:"tcp_samples"`
-	Ticks             uint64 `json:"ticks"`
-	Adaptations       uint64 `json:"adaptations"` // changes, rollbacks excluded
-	Rollbacks         uint64 `json:"rollbacks"`
-	MinRTTRelearned   uint64 `json:"min_rtt_relearned"`
-	DroppedOldSamples uint64 `json:"dropped_old_samples"`
+	Requests        uint64 `json:"requests"`
+	BulkRequests    uint64 `json:"bulk_requests"`
+	FailedRequests  uint64 `json:"failed_requests"`
+	RetriedRequests uint64 `json:"retried_requests"`
+	ProgressBytes   uint64 `json:"progress_bytes"`
+	CompletedBytes  uint64 `json:"completed_bytes"` // bodies of successful bulk requests
+	TCPSamples      uint64 `json:"tcp_samples"`
+	Ticks           uint64 `json:"ticks"`
+	Adaptations     uint64 `json:"adaptations"` // changes, rollbacks excluded
+	Rollbacks       uint64 `json:"rollbacks"`
+	MinRTTRelearned uint64 `json:"min_rtt_relearned"`
+	DroppedSamples  uint64 `json:"dropped_samples"` // without a valid start and end
 }
 
 // Event is one parameter change: what, why, and what it brought.

@@ -14,13 +14,25 @@ const (
 	// XattrFlush (set, any value) starts every queued upload now and
 	// retries failed ones; it returns at once.
 	XattrFlush = "user.adaptfs.flush"
+	// XattrController (get) is the adaptive controller's JSON snapshot:
+	// link estimates, parameters, bounds and the adaptation events.
+	XattrController = "user.adaptfs.controller"
 )
 
 func (d *dirNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
-	if !d.IsRoot() || attr != XattrQueue {
+	if !d.IsRoot() {
 		return 0, syscall.ENODATA
 	}
-	b, err := json.Marshal(d.fsys.area.Pending())
+	var v any
+	switch {
+	case attr == XattrQueue:
+		v = d.fsys.area.Pending()
+	case attr == XattrController && d.fsys.ctrl != nil:
+		v = d.fsys.ctrl.Snapshot()
+	default:
+		return 0, syscall.ENODATA
+	}
+	b, err := json.Marshal(v)
 	if err != nil {
 		return 0, syscall.EIO
 	}

@@ -15,6 +15,7 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/adaptfs/adaptfs/adapt"
 	"github.com/adaptfs/adaptfs/s3backend"
 	"github.com/adaptfs/adaptfs/stage"
 )
@@ -33,7 +34,14 @@ type FS struct {
 	uid, gid  uint32
 	umask     uint32
 	started   time.Time
+	ctrl      Snapshotter // nil: no controller view
 }
+
+// Snapshotter is the read-only view of the adaptive controller.
+type Snapshotter interface{ Snapshot() adapt.Snapshot }
+
+// SetController publishes the controller's snapshot on the mount root.
+func (f *FS) SetController(c Snapshotter) { f.ctrl = c }
 
 // New returns the file system. keyPrefix is the prefix the backend adds to
 // every key (it counts against S3's 1024-byte key limit).

@@ -16,8 +16,9 @@ type TCPInfo struct {
 	Conn            uint64 // stable id of the connection
 	At              time.Time
 	SRTT, RTTVar    time.Duration
-	SegsOut         uint64 // cumulative
-	TotalRetrans    uint64 // cumulative
+	MinRTT          time.Duration // the kernel's windowed minimum RTT
+	SegsOut         uint64        // cumulative
+	TotalRetrans    uint64        // cumulative
 	DeliveryRateBps float64
 	Cwnd            uint32 // segments
 }
@@ -91,6 +92,7 @@ func (s *connSet) info() []TCPInfo {
 			Conn: c.id, At: now,
 			SRTT:            time.Duration(ti.Rtt) * time.Microsecond,
 			RTTVar:          time.Duration(ti.Rttvar) * time.Microsecond,
+			MinRTT:          time.Duration(ti.Min_rtt) * time.Microsecond,
 			SegsOut:         uint64(ti.Segs_out),
 			TotalRetrans:    uint64(ti.Total_retrans),
 			DeliveryRateBps: float64(ti.Delivery_rate) * 8,

@@ -302,6 +302,9 @@ func (a *Area) forget(f *File) {
 	a.notify()
 }
 
+// RequestsInFlight is the number of upload requests holding a slot.
+func (a *Area) RequestsInFlight() int { return a.lim.InUse() }
+
 // Pending describes what is still to be uploaded, and the upload parameters
 // in force (the benchmarks sample it every second).
 type Pending struct {

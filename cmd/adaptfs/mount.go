@@ -341,19 +341,27 @@ func serve(ctx context.Context, ma mountArgs) error {
 		}
 	}
 
-	be, err := s3backend.New(ctx, cfg.S3, nil, log)
+	ctrl := adapt.NewController(cfg.Adapt, wallClock{}, loadProfile(cfg.StagingDir, log),
+		adapt.WithMemoryBudget(int64(cfg.MaxStagingMemoryMB)<<20))
+	be, err := s3backend.New(ctx, cfg.S3, sampleBridge{ctrl}, log)
 	if err != nil {
 		return err
 	}
 	if err := be.CheckBucket(ctx); err != nil {
 		return err
 	}
-	params := adapt.NewFixed(cfg.Adapt)
-	area, err := stage.New(cfg.Stage, be, params, log)
+	area, err := stage.New(cfg.Stage, be, ctrl, log)
 	if err != nil {
 		return err
 	}
 	defer area.Close()
+	cctx, stopController := context.WithCancel(ctx)
+	controllerDone := make(chan struct{})
+	go func() {
+		defer close(controllerDone)
+		runController(cctx, ctrl, cfg.MonitoringInterval, be, area.RequestsInFlight, cfg.StagingDir, log)
+	}()
+	defer func() { stopController(); <-controllerDone }()
 	if _, err := area.Recover(ctx); err != nil {
 		return err
 	}
@@ -361,6 +369,7 @@ func serve(ctx context.Context, ma mountArgs) error {
 	if err != nil {
 		return err
 	}
+	fsys.SetController(ctrl)
 	opts := fsys.Options()
 	opts.MountOptions = fuse.MountOptions{
 		FsName:        "adaptfs:" + ma.spec,
@@ -388,7 +397,7 @@ func serve(ctx context.Context, ma mountArgs) error {
 		return fmt.Errorf("mount %s: %w (is fuse3 installed and /dev/fuse accessible?)", ma.mountpoint, err)
 	}
 	log.Info("mounted", "bucket", cfg.Bucket, "prefix", cfg.Prefix, "mountpoint", ma.mountpoint,
-		"staging_dir", cfg.StagingDir, "part_size_mb", cfg.PartSizeMB, "concurrency", cfg.Concurrency)
+		"staging_dir", cfg.StagingDir, "adaptive", cfg.Adaptive, "part_size_bytes", ctrl.Params().PartSize, "concurrency", ctrl.Params().Concurrency)
 	signalReady(daemon, log)
 
 	sigs := make(chan os.Signal, 2)

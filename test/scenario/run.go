@@ -44,9 +44,9 @@ type Config struct {
 func Configs() []Config {
 	return []Config{
 		{Name: "adaptfs", Options: ""},
-		{Name: "fixed-5MiBx4", Options: "part_size_mb=5,concurrency=4,min_concurrency=1,max_concurrency=4"},
-		{Name: "fixed-10MiBx10", Options: "part_size_mb=10,concurrency=10,max_concurrency=10"},
-		{Name: "fixed-64MiBx16", Options: "part_size_mb=64,concurrency=16,max_concurrency=16"},
+		{Name: "fixed-5MiBx4", Options: "adaptive=false,part_size_mb=5,concurrency=4,max_concurrency=4"},
+		{Name: "fixed-10MiBx10", Options: "adaptive=false,part_size_mb=10,concurrency=10,max_concurrency=10"},
+		{Name: "fixed-64MiBx16", Options: "adaptive=false,part_size_mb=64,concurrency=16,max_concurrency=16"},
 	}
 }
 

@@ -40,7 +40,21 @@ concurrency = 12
 min_chunk_size_mb = 8
 max_chunk_size_mb = 256
 min_concurrency = 2
-max_concurrency = 32
+max_concurrency = 48
+adaptive = false
+monitoring_interval = "1s"
+adaptation_interval = "10s"
+bandwidth_change_threshold = 0.15
+latency_change_threshold = 0.3
+loss_change_threshold = 0.002
+aggressive_adaptation = true
+conservative_mode = false
+adaptation_sensitivity = 1.5
+target_throughput_mbps = 500
+target_latency_ms = 80
+max_tolerable_loss = 0.1
+min_adaptation_interval = "20s"
+max_adaptations_per_session = 100
 dir_cache_ttl = "10s"
 attr_cache_ttl = "2s"
 read_ahead_mb = 16
@@ -70,7 +84,12 @@ func fullConfig() Config {
 		},
 		Adapt: adapt.Config{
 			PartSizeMB: 32, Concurrency: 12, MinChunkSizeMB: 8, MaxChunkSizeMB: 256,
-			MinConcurrency: 2, MaxConcurrency: 32,
+			MinConcurrency: 2, MaxConcurrency: 48,
+			Adaptive: false, MonitoringInterval: time.Second, AdaptationInterval: 10 * time.Second,
+			BandwidthChangeThreshold: 0.15, LatencyChangeThreshold: 0.3, LossChangeThreshold: 0.002,
+			AggressiveAdaptation: true, ConservativeMode: false, AdaptationSensitivity: 1.5,
+			TargetThroughputMbps: 500, TargetLatencyMs: 80, MaxTolerableLoss: 0.1,
+			MinAdaptationInterval: 20 * time.Second, MaxAdaptationsPerSession: 100,
 		},
 		FS: fs.Config{
 			DirCacheTTL: 10 * time.Second, AttrCacheTTL: 2 * time.Second, ReadAheadMB: 16, WritebackCache: false,
