@@ -19,6 +19,7 @@ Usage:
   adaptfs mount [flags] BUCKET[/PREFIX] MOUNTPOINT   mount (backgrounds once ready)
   adaptfs sync MOUNTPOINT                            wait until every closed file is in S3
   adaptfs unmount [--no-wait] MOUNTPOINT             wait for uploads, then unmount
+  adaptfs probe [flags] BUCKET[/PREFIX]              measure the link, save the start profile
   adaptfs version                                    print the version
 
 Run 'adaptfs COMMAND --help' for a command's flags. Credentials come from the
@@ -42,6 +43,8 @@ func run(ctx context.Context, args []string) int {
 		err = cmdSync(ctx, args[1:])
 	case "unmount", "umount":
 		err = cmdUnmount(ctx, args[1:])
+	case "probe":
+		err = cmdProbe(ctx, args[1:])
 	case "version", "--version":
 		fmt.Println("adaptfs", version)
 	case "help", "-h", "--help":

@@ -41,42 +41,41 @@ type mountArgs struct {
 	foreground bool
 }
 
-// parseMount reads flags and arguments in any order (mount(8) and people
-// both put options after the operands).
-func parseMount(args []string) (mountArgs, error) {
-	var (
-		ma                                   mountArgs
-		cfgFile, endpoint, region, profile   string
-		stagingDir, logLevel, logFormat, log string
-		pathStyle, allowNonEmpty             bool
-		opts                                 []string
-	)
-	fl := flag.NewFlagSet("mount", flag.ContinueOnError)
-	fl.SetOutput(io.Discard)
-	fl.StringVar(&cfgFile, "config", "", "configuration file (TOML; default "+defaultConfigFile+" if it exists)")
+// commonFlags are the flags of every command that talks to a bucket.
+type commonFlags struct {
+	cfgFile, endpoint, region, profile   string
+	stagingDir, logLevel, logFormat, log string
+	pathStyle, allowNonEmpty             bool
+	opts                                 []string
+}
+
+func (c *commonFlags) register(fl *flag.FlagSet) {
+	fl.StringVar(&c.cfgFile, "config", "", "configuration file (TOML; default "+defaultConfigFile+" if it exists)")
 	fl.Func("o", "options key=value[,key=value...]: any configuration key, or a FUSE option", func(s string) error {
-		opts = append(opts, s)
+		c.opts = append(c.opts, s)
 		return nil
 	})
-	fl.StringVar(&endpoint, "endpoint", "", "S3 endpoint URL (default: AWS)")
-	fl.StringVar(&region, "region", "", "S3 region")
-	fl.StringVar(&profile, "profile", "", "AWS shared-config profile for credentials")
-	fl.BoolVar(&pathStyle, "path-style", false, "path-style bucket addressing (most non-AWS servers)")
-	fl.StringVar(&stagingDir, "staging-dir", "", "staging directory (default under the user's cache dir)")
-	fl.BoolVar(&ma.foreground, "foreground", false, "stay in the foreground (systemd Type=simple, containers)")
-	fl.BoolVar(&ma.foreground, "f", false, "same as --foreground")
-	fl.BoolVar(&allowNonEmpty, "allow-nonempty", false, "mount over a non-empty directory")
-	fl.StringVar(&logLevel, "log-level", "", "debug, info, warn or error")
-	fl.StringVar(&logFormat, "log-format", "", "text or json")
-	fl.StringVar(&log, "log-file", "", "log to this file (default: stderr in the foreground, STAGING_DIR/adaptfs.log in the background)")
+	fl.StringVar(&c.endpoint, "endpoint", "", "S3 endpoint URL (default: AWS)")
+	fl.StringVar(&c.region, "region", "", "S3 region")
+	fl.StringVar(&c.profile, "profile", "", "AWS shared-config profile for credentials")
+	fl.BoolVar(&c.pathStyle, "path-style", false, "path-style bucket addressing (most non-AWS servers)")
+	fl.StringVar(&c.stagingDir, "staging-dir", "", "staging directory (default under the user's cache dir)")
+	fl.StringVar(&c.logLevel, "log-level", "", "debug, info, warn or error")
+	fl.StringVar(&c.logFormat, "log-format", "", "text or json")
+	fl.StringVar(&c.log, "log-file", "", "log to this file (default: stderr in the foreground, STAGING_DIR/adaptfs.log in the background)")
+}
+
+// parseArgs reads flags and operands in any order (mount(8) and people both
+// put options after the operands); it wants exactly n operands.
+func parseArgs(fl *flag.FlagSet, args []string, n int, usageLine string, help func()) ([]string, error) {
 	var pos []string
 	for {
 		if err := fl.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				printMountHelp(fl)
-				return ma, errHelp
+				help()
+				return nil, errHelp
 			}
-			return ma, usageError{err}
+			return nil, usageError{err}
 		}
 		args = fl.Args()
 		if len(args) == 0 {
@@ -85,48 +84,50 @@ func parseMount(args []string) (mountArgs, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
-	if len(pos) != 2 {
-		return ma, usageError{fmt.Errorf("want BUCKET[/PREFIX] MOUNTPOINT, got %d argument(s); see 'adaptfs mount --help'", len(pos))}
+	if len(pos) != n {
+		return nil, usageError{fmt.Errorf("want %s, got %d argument(s); see 'adaptfs %s --help'", usageLine, len(pos), fl.Name())}
 	}
-	ma.spec, ma.mountpoint = pos[0], pos[1]
+	return pos, nil
+}
 
+// config builds the configuration: defaults, the file, -o options, flags,
+// then the BUCKET[/PREFIX] operand; validated.
+func (c *commonFlags) config(spec string) (config.Config, error) {
 	cfg := config.Default()
-	if cfgFile == "" {
+	file := c.cfgFile
+	if file == "" {
 		if _, err := os.Stat(defaultConfigFile); err == nil {
-			cfgFile = defaultConfigFile
+			file = defaultConfigFile
 		}
 	}
-	if cfgFile != "" {
-		if err := cfg.LoadFile(cfgFile); err != nil {
-			return ma, err
+	if file != "" {
+		if err := cfg.LoadFile(file); err != nil {
+			return cfg, err
 		}
 	}
-	for _, o := range opts {
+	for _, o := range c.opts {
 		if err := cfg.ApplyOptions(o); err != nil {
-			return ma, err
+			return cfg, err
 		}
-	}
-	set := func(key, val string) error {
-		if val == "" {
-			return nil
-		}
-		return cfg.Set(key, val)
 	}
 	for _, kv := range [][2]string{
-		{"endpoint", endpoint}, {"region", region}, {"profile", profile}, {"staging_dir", stagingDir},
-		{"log_level", logLevel}, {"log_format", logFormat}, {"log_file", log},
+		{"endpoint", c.endpoint}, {"region", c.region}, {"profile", c.profile}, {"staging_dir", c.stagingDir},
+		{"log_level", c.logLevel}, {"log_format", c.logFormat}, {"log_file", c.log},
 	} {
-		if err := set(kv[0], kv[1]); err != nil {
-			return ma, err
+		if kv[1] == "" {
+			continue
+		}
+		if err := cfg.Set(kv[0], kv[1]); err != nil {
+			return cfg, err
 		}
 	}
-	if pathStyle {
+	if c.pathStyle {
 		cfg.PathStyle = true
 	}
-	if allowNonEmpty {
+	if c.allowNonEmpty {
 		cfg.AllowNonEmpty = true
 	}
-	bucket, prefix, _ := strings.Cut(strings.TrimPrefix(ma.spec, "s3://"), "/")
+	bucket, prefix, _ := strings.Cut(strings.TrimPrefix(spec, "s3://"), "/")
 	cfg.Bucket = bucket
 	if prefix != "" {
 		cfg.Prefix = prefix
@@ -134,14 +135,33 @@ func parseMount(args []string) (mountArgs, error) {
 	if cfg.StagingDir == "" {
 		dir, err := defaultStagingDir(cfg)
 		if err != nil {
-			return ma, err
+			return cfg, err
 		}
 		cfg.StagingDir = dir
 	}
-	if err := cfg.Validate(); err != nil {
+	return cfg, cfg.Validate()
+}
+
+// parseMount reads the mount command line.
+func parseMount(args []string) (mountArgs, error) {
+	var (
+		ma mountArgs
+		cf commonFlags
+	)
+	fl := flag.NewFlagSet("mount", flag.ContinueOnError)
+	fl.SetOutput(io.Discard)
+	cf.register(fl)
+	fl.BoolVar(&ma.foreground, "foreground", false, "stay in the foreground (systemd Type=simple, containers)")
+	fl.BoolVar(&ma.foreground, "f", false, "same as --foreground")
+	fl.BoolVar(&cf.allowNonEmpty, "allow-nonempty", false, "mount over a non-empty directory")
+	pos, err := parseArgs(fl, args, 2, "BUCKET[/PREFIX] MOUNTPOINT", func() { printMountHelp(fl) })
+	if err != nil {
 		return ma, err
 	}
-	ma.cfg = cfg
+	ma.spec, ma.mountpoint = pos[0], pos[1]
+	if ma.cfg, err = cf.config(ma.spec); err != nil {
+		return ma, err
+	}
 	return ma, nil
 }
 
