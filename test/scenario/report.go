@@ -145,7 +145,7 @@ func (r *Report) SVG() string {
 		link  func(Link) float64
 	}{
 		{"goodput on the wire (lines) vs link rate (grey)", "Mbit/s", func(s Sample) float64 { return s.WireMbit }, func(l Link) float64 { return l.RateMbit }},
-		{"link RTT", "ms", nil, func(l Link) float64 { return l.RTTms }},
+		{"RTT: link (grey) and as adaptfs measured it", "ms", func(s Sample) float64 { return s.MeasuredRTTms }, func(l Link) float64 { return l.RTTms }},
 		{"part size", "MiB", func(s Sample) float64 { return s.PartSizeMiB }, nil},
 		{"concurrency (limit)", "requests", func(s Sample) float64 { return float64(s.Concurrency) }, nil},
 		{"requests in flight", "requests", func(s Sample) float64 { return float64(s.InFlight) }, nil},

@@ -63,6 +63,10 @@ type Sample struct {
 	InFlight       int     `json:"requests_in_flight"`
 	PendingFiles   int     `json:"pending_files"`
 	MemoryInUseMiB float64 `json:"memory_in_use_mib"`
+	// What adaptfs's controller measured (absent before it has samples).
+	MeasuredRTTms float64 `json:"measured_rtt_ms,omitempty"`
+	EstimatedMbit float64 `json:"estimated_bottleneck_mbit,omitempty"`
+	Adaptations   int     `json:"adaptations"`
 }
 
 // RunResult is one copy of the data set with one configuration.
@@ -191,6 +195,25 @@ type queue struct {
 	MemoryInUseBytes int64 `json:"memory_in_use_bytes"`
 }
 
+// controllerView mirrors the parts of user.adaptfs.controller it plots.
+type controllerView struct {
+	Estimates struct {
+		SmoothedRTTSeconds     float64 `json:"smoothed_rtt_seconds"`
+		BottleneckBandwidthBps float64 `json:"bottleneck_bandwidth_bps"`
+	} `json:"estimates"`
+	Events []json.RawMessage `json:"events"`
+}
+
+func readController(mnt string) (controllerView, error) {
+	var v controllerView
+	buf := make([]byte, 4<<20)
+	n, err := unix.Getxattr(mnt, "user.adaptfs.controller", buf)
+	if err != nil {
+		return v, fmt.Errorf("read adaptfs controller: %w", err)
+	}
+	return v, json.Unmarshal(buf[:n], &v)
+}
+
 func readQueue(mnt string) (queue, error) {
 	var q queue
 	buf := make([]byte, 1<<20)
@@ -224,9 +247,13 @@ func (r *Runner) sample(sc *Scenario, mnt string, start time.Time, stop <-chan s
 			}
 			dt := now.Sub(last).Seconds()
 			l := sc.At(now.Sub(start))
+			cv, _ := readController(mnt)
 			out = append(out, Sample{
-				T:            now.Sub(start).Seconds(),
-				LinkRateMbit: l.RateMbit, LinkRTTms: l.RTTms, LinkLossPct: l.LossPct,
+				MeasuredRTTms: 1000 * cv.Estimates.SmoothedRTTSeconds,
+				EstimatedMbit: cv.Estimates.BottleneckBandwidthBps / 1e6,
+				Adaptations:   len(cv.Events),
+				T:             now.Sub(start).Seconds(),
+				LinkRateMbit:  l.RateMbit, LinkRTTms: l.RTTms, LinkLossPct: l.LossPct,
 				WireMbit:       float64(wire-lastWire) * 8 / 1e6 / dt,
 				UploadedMbit:   float64(q.UploadedBytes-lastUp) * 8 / 1e6 / dt,
 				PartSizeMiB:    float64(q.PartSizeBytes) / (1 << 20),

@@ -499,7 +499,7 @@ func (l *Link) Set(cfg Config) error {
 		}
 	}
 	l.cfg = cfg
-	l.log.Info("wan: link set", "rate_mbit", cfg.RateMbit, "rtt_ms", cfg.RTTms, "loss_pct", cfg.LossPct,
+	l.log.Debug("wan: link set", "rate_mbit", cfg.RateMbit, "rtt_ms", cfg.RTTms, "loss_pct", cfg.LossPct,
 		"jitter_ms", cfg.JitterMs, "queue_ms", cfg.QueueMs, "congctl", cfg.CongCtl)
 	return nil
 }
