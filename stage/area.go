@@ -114,6 +114,14 @@ func (a *Area) acquire(ctx context.Context) error {
 	return a.lim.Acquire(ctx)
 }
 
+// release frees a slot. The concurrency in force is applied first: the
+// waiters were queued under the old limit, and a lower one must hold from
+// the next grant on, not from the next new request.
+func (a *Area) release() {
+	a.lim.SetLimit(a.params.Params().Concurrency)
+	a.lim.Release()
+}
+
 func (a *Area) notify() {
 	a.mu.Lock()
 	close(a.changed)

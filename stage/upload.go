@@ -215,7 +215,7 @@ func (f *File) sendPart(s *stream, num int32, off, size int64, buf []byte) error
 		f.area.mem.put(buf)
 		return err
 	}
-	defer f.area.lim.Release()
+	defer f.area.release()
 	body, release, err := f.area.body(f.data, buf, off, size)
 	if err != nil {
 		return fmt.Errorf("read part %d of %s from staging: %w", num, s.key, err)
@@ -357,7 +357,7 @@ func (f *File) uploadOnce(j *job) (string, error) {
 		return "", err
 	}
 	etag, err := f.area.be.CompleteMultipart(j.ctx, s.key, s.uploadID, parts)
-	f.area.lim.Release()
+	f.area.release()
 	if err != nil {
 		f.mu.Lock()
 		if f.stream == s {
@@ -389,13 +389,13 @@ func (f *File) _put(j *job) (string, error) {
 	if size >= bufferFillThreshold {
 		var err error
 		if body, release, err = f.area.body(f.data, nil, 0, size); err != nil {
-			f.area.lim.Release()
+			f.area.release()
 			return "", fmt.Errorf("read %s from staging: %w", key, err)
 		}
 	}
 	etag, err := f.area.be.Put(j.ctx, key, body, size, meta)
 	release()
-	f.area.lim.Release()
+	f.area.release()
 	if err != nil {
 		return "", fmt.Errorf("put %s: %w", key, err)
 	}
