@@ -229,8 +229,15 @@ func (c *Controller) proposeConcurrency(now time.Time, s signals, cur Params) pr
 	// as parts complete, which at the new rate can take long, so this
 	// acts before they do; a wrong guess (random loss) is rolled back.
 	degraded := c.gRef.ok && !s.appLimited && s.g < c.gRef.v*(1-strongFactor*thrBw)
+	// A standing queue that TCP_INFO shows loses (almost) nothing costs us
+	// no throughput: our own loss-based (cubic) streams fill any buffer, so
+	// inflation alone is no reason to drop streams — fewer streams only
+	// recover more slowly on a long, fat path (seen on the 100 ms emulated
+	// link). Loss with inflation is a full queue (DESIGN); a latency target
+	// or no TCP_INFO keep the delay-based rule.
+	queueHurts := s.congested && (s.tcpLoss < 0 || s.tcpLoss > c.thrLoss() || s.overTarget)
 	// Queueing: step to the concurrency that keeps the queue near empty.
-	if s.congested || degraded {
+	if queueHurts || degraded {
 		if n <= lo {
 			if !s.congested {
 				return proposal{}
