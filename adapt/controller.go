@@ -116,7 +116,8 @@ type Controller struct {
 	partNoUpUntil time.Time
 	partNoDnUntil time.Time
 	lastUpLinear  bool
-	gRef          refLevel // goodput level established after the last change, bytes/s
+	gRef          refLevel  // goodput level established after the last change, bytes/s
+	busySince     time.Time // start of the current stretch of uploading (zero when idle)
 	bestG         float64
 	bestC         int
 	bestAt        time.Time

@@ -139,7 +139,17 @@ func (c *Controller) decide(now time.Time, s signals) {
 	c.cTrig.observe(cp.dir, cp.strong, s.tickStart)
 	pp := c.proposePartSize(now, s, cur)
 	c.pTrig.observe(pp.dir, pp.strong, s.tickStart)
-	c.gRef.add(now, s.gWin, c.thrBw())
+	// The first seconds of a burst are not a goodput level: socket buffers
+	// of every new stream fill at memory speed, and a reference taken then
+	// makes the real rate look like a collapse.
+	if s.gWin <= 0 {
+		c.busySince = time.Time{}
+	} else if c.busySince.IsZero() {
+		c.busySince = now
+	}
+	if !c.busySince.IsZero() && now.Sub(c.busySince) >= 2*c.cfg.AdaptationInterval {
+		c.gRef.add(now, s.gWin, c.thrBw())
+	}
 
 	if cp.dir == relearn {
 		if c.cTrig.held(now, c.hold(false), c.hold(true)) {
