@@ -352,11 +352,12 @@ func (c *Controller) updateEstimates(now time.Time, s signals, pc int) {
 	c.health = c.computeHealth(s)
 }
 
-// computeTrend fits goodput over the last minute (weights halving every
-// 20 s) and classifies the slope and the scatter around it.
-func (c *Controller) computeTrend(now time.Time) Trend {
-	var sw, sx, sy, sxx, sxy float64
-	var pts int
+// trendPoint is one busy monitoring interval of the last trendWindow:
+// x seconds before now (negative), goodput y, weight w.
+type trendPoint struct{ x, y, w float64 }
+
+func (c *Controller) trendPoints(now time.Time) []trendPoint {
+	var pts []trendPoint
 	for i := len(c.hist) - 1; i >= 0; i-- {
 		r := &c.hist[i]
 		age := now.Sub(r.at)
@@ -366,17 +367,24 @@ func (c *Controller) computeTrend(now time.Time) Trend {
 		if r.bytes == 0 && r.inFlight == 0 {
 			continue // idle
 		}
-		x := -age.Seconds()
-		y := r.bytes / r.dur
-		w := math.Exp2(-age.Seconds() / trendHalfLife.Seconds())
-		sw += w
-		sx += w * x
-		sy += w * y
-		sxx += w * x * x
-		sxy += w * x * y
-		pts++
+		pts = append(pts, trendPoint{x: -age.Seconds(), y: r.bytes / r.dur, w: math.Exp2(-age.Seconds() / trendHalfLife.Seconds())})
 	}
-	if pts < 3 || sy <= 0 {
+	return pts
+}
+
+// computeTrend fits goodput over the last minute (weights halving every
+// 20 s) and classifies the slope and the scatter around it.
+func (c *Controller) computeTrend(now time.Time) Trend {
+	pts := c.trendPoints(now)
+	var sw, sx, sy, sxx, sxy float64
+	for _, p := range pts {
+		sw += p.w
+		sx += p.w * p.x
+		sy += p.w * p.y
+		sxx += p.w * p.x * p.x
+		sxy += p.w * p.x * p.y
+	}
+	if len(pts) < 3 || sy <= 0 {
 		return Trend{Direction: TrendUnknown}
 	}
 	mx, my := sx/sw, sy/sw
@@ -387,21 +395,10 @@ func (c *Controller) computeTrend(now time.Time) Trend {
 	}
 	// Residual scatter around the fitted line.
 	var res, tot float64
-	for i := len(c.hist) - 1; i >= 0; i-- {
-		r := &c.hist[i]
-		age := now.Sub(r.at)
-		if age > trendWindow {
-			break
-		}
-		if r.bytes == 0 && r.inFlight == 0 {
-			continue
-		}
-		x := -age.Seconds()
-		y := r.bytes / r.dur
-		w := math.Exp2(-age.Seconds() / trendHalfLife.Seconds())
-		f := my + slope*(x-mx)
-		res += w * (y - f) * (y - f)
-		tot += w * (y - my) * (y - my)
+	for _, p := range pts {
+		f := my + slope*(p.x-mx)
+		res += p.w * (p.y - f) * (p.y - f)
+		tot += p.w * (p.y - my) * (p.y - my)
 	}
 	cv := math.Sqrt(res/sw) / my
 	r2 := 0.0
@@ -409,7 +406,7 @@ func (c *Controller) computeTrend(now time.Time) Trend {
 		r2 = max(0, 1-res/tot)
 	}
 	perMin := slope * 60 / my
-	coverage := min(1, float64(pts)/(trendWindow.Seconds()/c.cfg.MonitoringInterval.Seconds()))
+	coverage := min(1, float64(len(pts))/(trendWindow.Seconds()/c.cfg.MonitoringInterval.Seconds()))
 	thr := c.thrBw()
 	t := Trend{ChangePerMinute: perMin, Variation: cv}
 	switch {
