@@ -40,12 +40,14 @@ const (
 	throttleDecrease = 0.7 // concurrency × this when errors exceed max_tolerable_loss
 	// congestiveDecrease is the deepest single cut for a standing queue alone.
 	congestiveDecrease = 0.7
-	probeGrowth        = 1.5 // concurrency step when aggressive or scaling linearly
-	linearScaling      = 0.7 // a step "scaled linearly" if it gained this share of the added streams
-	maxDecreaseDiv     = 16  // one decrease divides concurrency by at most this
-	strongFactor       = 3.0 // a signal this many thresholds strong needs one interval even when conservative
-	partBand           = 0.25
-	maxEvalWait        = time.Minute
+	// noisyRollbackFactor widens the rollback threshold under random loss.
+	noisyRollbackFactor = 3
+	probeGrowth         = 1.5 // concurrency step when aggressive or scaling linearly
+	linearScaling       = 0.7 // a step "scaled linearly" if it gained this share of the added streams
+	maxDecreaseDiv      = 16  // one decrease divides concurrency by at most this
+	strongFactor        = 3.0 // a signal this many thresholds strong needs one interval even when conservative
+	partBand            = 0.25
+	maxEvalWait         = time.Minute
 )
 
 // LevelPolicy is the extension point for the compression level: the
