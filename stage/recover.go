@@ -95,9 +95,39 @@ func (a *Area) Recover(ctx context.Context) (RecoveryReport, error) {
 		rep.Unclosed = append(rep.Unclosed, e.Name())
 	}
 	if len(rep.Resumed) > 0 {
+		// Before the resumed uploads start, so that none of theirs is taken
+		// for a stale one.
+		a.abortStaleUploads(ctx, rep.Resumed)
 		a.log.Info("resuming uploads left by the previous run", "files", len(rep.Resumed))
+		a.Retry()
 	}
 	return rep, nil
+}
+
+// abortStaleUploads aborts in-progress multipart uploads of the keys being
+// resumed. A process killed while CreateMultipartUpload was in flight never
+// recorded the upload id; the key is about to be uploaded again from the
+// staged bytes, so any upload of it still open now is ours or stale.
+func (a *Area) abortStaleUploads(ctx context.Context, keys []string) {
+	want := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		want[k] = true
+	}
+	lctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	ups, err := a.be.ListMultipartUploads(lctx, "")
+	if err != nil {
+		a.log.Warn("could not list multipart uploads to clean up after the previous run", "err", err)
+		return
+	}
+	for _, u := range ups {
+		if !want[u.Key] {
+			continue
+		}
+		if err := a.be.AbortMultipart(lctx, u.Key, u.UploadID); err != nil {
+			a.log.Warn("could not abort a multipart upload left by the previous run", "key", u.Key, "err", err)
+		}
+	}
 }
 
 func (a *Area) resume(id string, m manifest) error {
@@ -125,9 +155,7 @@ func (a *Area) resume(id string, m manifest) error {
 	f.mu.Lock()
 	f._writeManifest(stateClosed) // drop the aborted upload id
 	f._schedule()
-	j := f.job
 	f.mu.Unlock()
-	j.start()
 	return nil
 }
 
