@@ -2,15 +2,12 @@ package fs
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/adaptfs/adaptfs/s3backend"
 )
-
-func errorsIs(err, target error) bool { return errors.Is(err, target) }
 
 // dirEntry is what the mount knows of one name in a directory.
 type dirEntry struct {

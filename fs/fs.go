@@ -6,6 +6,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"strings"
@@ -184,15 +185,15 @@ func errno(err error) syscall.Errno {
 	switch {
 	case err == nil:
 		return 0
-	case errorsIs(err, s3backend.ErrNotFound), errorsIs(err, os.ErrNotExist):
+	case errors.Is(err, s3backend.ErrNotFound), errors.Is(err, os.ErrNotExist):
 		return syscall.ENOENT
-	case errorsIs(err, s3backend.ErrAccessDenied):
+	case errors.Is(err, s3backend.ErrAccessDenied):
 		return syscall.EACCES
-	case errorsIs(err, syscall.EFBIG):
+	case errors.Is(err, syscall.EFBIG):
 		return syscall.EFBIG
-	case errorsIs(err, syscall.ENOSPC):
+	case errors.Is(err, syscall.ENOSPC):
 		return syscall.ENOSPC
-	case errorsIs(err, context.Canceled):
+	case errors.Is(err, context.Canceled):
 		return syscall.EINTR
 	}
 	return syscall.EIO

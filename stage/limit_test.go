@@ -3,7 +3,6 @@ package stage
 import (
 	"context"
 	"io"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,14 +38,7 @@ func TestConcurrencyFollowsParams(t *testing.T) {
 	be := &slowBackend{memBackend: newMemBackend()}
 	params := &switchParams{}
 	params.conc.Store(8)
-	cfg := DefaultConfig()
-	cfg.StagingDir = t.TempDir()
-	cfg.WriteBackDelay = 0
-	a, err := New(cfg, be, params, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a := newTestArea(t, be, params, 0)
 	f, _ := a.Create("obj", s3backend.ObjectMeta{})
 	data := make([]byte, 200*MiB)
 	if _, err := f.WriteAt(data, 0); err != nil {

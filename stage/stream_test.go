@@ -93,15 +93,7 @@ func TestStreamingCutsPartsWhileWriting(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			be := newMemBackend()
-			cfg := DefaultConfig()
-			cfg.StagingDir = t.TempDir()
-			cfg.WriteBackDelay = 0
-			cfg.MaxStagingMemoryMB = tt.memMB
-			a, err := New(cfg, be, adapt.Fixed{P: adapt.Params{PartSize: 5 * MiB, Concurrency: 4}}, slog.New(slog.DiscardHandler))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer a.Close()
+			a := newTestArea(t, be, adapt.Fixed{P: adapt.Params{PartSize: 5 * MiB, Concurrency: 4}}, tt.memMB)
 			data := make([]byte, 37*MiB+4321)
 			rand.NewChaCha8([32]byte{1}).Read(data)
 			f, err := a.Create("obj", s3backend.ObjectMeta{})
@@ -168,14 +160,7 @@ func TestStreamingCutsPartsWhileWriting(t *testing.T) {
 // the stream; the whole file goes up after close and is still right.
 func TestWriteBehindSealedFallsBack(t *testing.T) {
 	be := newMemBackend()
-	cfg := DefaultConfig()
-	cfg.StagingDir = t.TempDir()
-	cfg.WriteBackDelay = 0
-	a, err := New(cfg, be, adapt.Fixed{P: adapt.Params{PartSize: 5 * MiB, Concurrency: 2}}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a := newTestArea(t, be, adapt.Fixed{P: adapt.Params{PartSize: 5 * MiB, Concurrency: 2}}, 0)
 	data := make([]byte, 23*MiB)
 	rand.NewChaCha8([32]byte{2}).Read(data)
 	f, _ := a.Create("obj", s3backend.ObjectMeta{})
@@ -193,4 +178,22 @@ func TestWriteBehindSealedFallsBack(t *testing.T) {
 	if got := be.objects["obj"]; !bytes.Equal(got, patched) {
 		t.Fatal("object differs after a write behind the stream")
 	}
+}
+
+// newTestArea is a staging area in a temporary directory with no
+// write-back delay; memMB 0 keeps the default memory budget.
+func newTestArea(t *testing.T, be s3backend.Backend, params ParamSource, memMB int) *Area {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.StagingDir = t.TempDir()
+	cfg.WriteBackDelay = 0
+	if memMB > 0 {
+		cfg.MaxStagingMemoryMB = memMB
+	}
+	a, err := New(cfg, be, params, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	return a
 }

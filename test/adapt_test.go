@@ -80,7 +80,7 @@ func TestBandwidthDropAdapts(t *testing.T) {
 
 	cpDone := make(chan error, 1)
 	go func() {
-		out, err := execCommand(t, "cp", src, r.path("big.bin"))
+		out, err := exec.CommandContext(t.Context(), "cp", src, r.path("big.bin")).CombinedOutput()
 		if err != nil {
 			err = fmt.Errorf("%w: %s", err, out)
 		}
@@ -124,8 +124,4 @@ func TestBandwidthDropAdapts(t *testing.T) {
 	r.sync(t)
 	got, _ := r.objects(t)
 	requireSame(t, "object after the drop", map[string]harness.Sum{"big.bin": want["big.bin"]}, got)
-}
-
-func execCommand(t *testing.T, name string, args ...string) ([]byte, error) {
-	return exec.CommandContext(t.Context(), name, args...).CombinedOutput()
 }

@@ -82,7 +82,7 @@ func BenchmarkCopyLargeFile(b *testing.B) {
 			syscall.Sync() // no writeback of earlier data inside a timed section
 			c0, s0, a0 := machineCPU(), harness.ProcessCPUSeconds(srv.PID()), harness.ProcessCPUSeconds(m.PID())
 			start := time.Now()
-			if out, err := cpCmd(ctx, src, filepath.Join(m.Dir, key)); err != nil {
+			if out, err := exec.CommandContext(ctx, "cp", src, filepath.Join(m.Dir, key)).CombinedOutput(); err != nil {
 				b.Fatalf("cp: %v: %s", err, out)
 			}
 			if err := m.Sync(ctx); err != nil {
@@ -150,10 +150,6 @@ func machineCPU() float64 {
 		ticks += v
 	}
 	return ticks / 100 // USER_HZ
-}
-
-func cpCmd(ctx context.Context, src, dst string) ([]byte, error) {
-	return exec.CommandContext(ctx, "cp", src, dst).CombinedOutput()
 }
 
 // verifyObject compares an object on the server with the expected sum.

@@ -56,50 +56,29 @@ type sink struct {
 
 func startSink(t *testing.T, l *Link) *sink {
 	t.Helper()
-	ln := listenTCP(t, l)
-	s := &sink{addr: ln.Addr().(*net.TCPAddr).AddrPort()}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	s := &sink{}
+	s.addr = serveTCP(t, l, func(c net.Conn) {
+		buf := make([]byte, 256<<10)
 		for {
-			c, err := ln.Accept()
+			n, err := c.Read(buf)
+			s.bytes.Add(int64(n))
 			if err != nil {
 				return
 			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				buf := make([]byte, 256<<10)
-				for {
-					n, err := c.Read(buf)
-					s.bytes.Add(int64(n))
-					if err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
 	})
 	return s
 }
 
 // startEcho echoes every byte back, in the server namespace.
 func startEcho(t *testing.T, l *Link) netip.AddrPort {
+	t.Helper()
+	return serveTCP(t, l, func(c net.Conn) { _, _ = io.Copy(c, c) })
+}
+
+// serveTCP listens in the server namespace and runs handle for every
+// connection until the test ends.
+func serveTCP(t *testing.T, l *Link, handle func(net.Conn)) netip.AddrPort {
 	t.Helper()
 	ln := listenTCP(t, l)
 	var wg sync.WaitGroup
@@ -119,7 +98,7 @@ func startEcho(t *testing.T, l *Link) netip.AddrPort {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, _ = io.Copy(c, c)
+				handle(c)
 			}()
 		}
 	}()
