@@ -58,8 +58,13 @@ type File struct {
 	noStream bool     // a write landed behind the stream: upload whole after close
 	stream   *stream  // multipart upload fed while the file is written
 	pbuf     *partBuf // RAM copy of the part being filled, if memory allowed
-	job      *job     // scheduled or running upload
-	uploaded int64    // bytes of the current upload confirmed by S3
+	// cut parts whose bytes are not yet in the staging file (persist.go)
+	unpersisted []*partBuf
+	persisting  sync.WaitGroup // O_DIRECT writes under way
+	directOnce  sync.Once
+	direct      *os.File // O_DIRECT handle on the data file, if possible
+	job         *job     // scheduled or running upload
+	uploaded    int64    // bytes of the current upload confirmed by S3
 }
 
 // FileStat is a snapshot of a staged file.
@@ -135,6 +140,9 @@ func (f *File) Release(write bool) {
 func (f *File) Flush() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f._persistAll(); err != nil {
+		return err
+	}
 	if f.dropped || f.state != Writing {
 		return nil
 	}
@@ -163,19 +171,19 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if f.stream != nil && off < f.stream.sealed {
 		f._abandonStream()
 	}
-	n, err := f.data.WriteAt(p, off)
-	if err != nil {
-		return n, fmt.Errorf("write staging file of %s: %w", f.key, err)
+	if !f._feedBuffer(p, off) {
+		if n, err := f.data.WriteAt(p, off); err != nil {
+			return n, fmt.Errorf("write staging file of %s: %w", f.key, err)
+		}
 	}
 	f.flushed = time.Time{}
 	if f.state != Writing {
 		f.state = Writing // written again after an fsync: uploaded anew at close
 	}
-	f._feedBuffer(p, off)
 	f.size = max(f.size, end)
 	f._markWritten(off, end)
 	f._cutParts(false)
-	return n, nil
+	return len(p), nil
 }
 
 // extent is a half-open byte range.
@@ -221,10 +229,11 @@ func (f *File) _addIsland(off, end int64) {
 
 // _feedBuffer keeps the RAM copy of the part being filled equal to the
 // file: it starts one once the file is big enough (loading what was written
-// before) and copies every write that lands in it.
-func (f *File) _feedBuffer(p []byte, off int64) {
+// before) and copies every write that lands in it. It reports whether the
+// buffer took all of p, so that p need not go to the staging file now.
+func (f *File) _feedBuffer(p []byte, off int64) bool {
 	if f.noStream {
-		return
+		return false
 	}
 	var sealed int64
 	if f.stream != nil {
@@ -233,31 +242,39 @@ func (f *File) _feedBuffer(p []byte, off int64) {
 	end := off + int64(len(p))
 	if f.pbuf == nil {
 		if max(f.contig, end)-sealed < bufferFillThreshold {
-			return
+			return false
 		}
 		size := nextPartSize(f.area.params.Params().PartSize, sealed)
 		b := f.area.mem.get(size)
 		if b == nil {
-			return // over the memory budget: this part goes from disk
+			return false // over the memory budget: this part goes from disk
 		}
 		if n := min(size, max(f.size, end)-sealed); n > 0 { // islands included: load all that is there
 			got, err := f.data.ReadAt(b[:n], sealed)
 			if err != nil && !errors.Is(err, io.EOF) {
 				f.area.mem.put(b)
-				return
+				return false
 			}
 			clear(b[got:n])
 		}
-		f.pbuf = &partBuf{start: sealed, buf: b}
+		f.pbuf = &partBuf{start: sealed, buf: b, deferred: true}
 	}
 	lo, hi := max(off, f.pbuf.start), min(end, f.pbuf.start+int64(len(f.pbuf.buf)))
 	if lo < hi {
 		copy(f.pbuf.buf[lo-f.pbuf.start:], p[lo-off:hi-off])
 	}
+	return f.pbuf.deferred && lo == off && hi == end
 }
 
+// _dropBuffer gives the part buffer back, writing its bytes to the staging
+// file first if they are only there.
 func (f *File) _dropBuffer() {
 	if f.pbuf != nil {
+		if f.pbuf.deferred {
+			if err := f._writeBuffered(f.pbuf); err != nil {
+				f.area.log.Error("cannot write a part buffer to the staging file", "key", f.key, "err", err)
+			}
+		}
 		f.area.mem.put(f.pbuf.buf)
 		f.pbuf = nil
 	}
@@ -267,7 +284,14 @@ func (f *File) _dropBuffer() {
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	f.mu.Lock()
 	size := f.size
+	var err error
+	if f._deferredOverlaps(off, off+int64(len(p))) {
+		err = f._persistAll() // rare: reading what is being written
+	}
 	f.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
 	if off >= size {
 		return 0, io.EOF
 	}
@@ -291,6 +315,9 @@ func (f *File) Truncate(size int64) error {
 func (f *File) _truncate(size int64) error {
 	if size < 0 || size > MaxObjectSize {
 		return fmt.Errorf("truncate %s to %d: %w", f.key, size, syscall.EFBIG)
+	}
+	if err := f._persistAll(); err != nil {
+		return err
 	}
 	if err := f.data.Truncate(size); err != nil {
 		return fmt.Errorf("truncate staging file of %s: %w", f.key, err)
@@ -341,6 +368,10 @@ func (f *File) Sync(ctx context.Context) error {
 	}
 	if f.state == Writing {
 		// fsync of an open file: upload a snapshot of what is there now.
+		if err := f._persistAll(); err != nil {
+			f.mu.Unlock()
+			return err
+		}
 		if err := f._writeManifest(stateClosed); err != nil {
 			f.mu.Unlock()
 			return err
@@ -406,8 +437,16 @@ func (f *File) dataPath() string     { return filepath.Join(f.area.dir, f.id+".d
 
 func (f *File) discardFiles() {
 	f.mu.Lock()
+	f.persisting.Wait()
+	if f.pbuf != nil {
+		f.pbuf.deferred = false // the file goes: nothing to keep
+	}
 	f._dropBuffer()
+	f.unpersisted = nil
 	f.mu.Unlock()
+	if f.direct != nil {
+		f.direct.Close()
+	}
 	f.data.Close()
 	os.Remove(f.dataPath())
 	os.Remove(f.manifestPath())

@@ -65,8 +65,9 @@ func (p *memPool) inUse() int64 {
 
 // partBuf is the RAM copy of one part being filled by sequential writes.
 type partBuf struct {
-	start int64 // file offset of buf[0]
-	buf   []byte
+	start    int64 // file offset of buf[0]
+	buf      []byte
+	deferred bool // its bytes are not in the staging file yet (persist.go)
 }
 
 // bufferFillThreshold: a file gets a part buffer only once it has this many

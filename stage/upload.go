@@ -51,6 +51,9 @@ func (j *job) start() { j.kickOnce.Do(func() { close(j.kick) }) }
 
 // _schedule queues an upload of the file as it is now.
 func (f *File) _schedule() {
+	if err := f._persistAll(); err != nil {
+		f.area.log.Error("staging file incomplete", "key", f.key, "err", err)
+	}
 	f._cancelUpload()
 	ctx, cancel := context.WithCancel(f.area.ctx)
 	j := &job{ctx: ctx, cancel: cancel, kick: make(chan struct{}), done: make(chan struct{})}
@@ -72,6 +75,9 @@ func (f *File) _cancelUpload() {
 // _abandonStream aborts the multipart stream (the content behind it changed).
 func (f *File) _abandonStream() {
 	s := f.stream
+	if err := f._persistAll(); err != nil {
+		f.area.log.Error("staging file incomplete", "key", f.key, "err", err)
+	}
 	f.stream = nil
 	f.noStream = true
 	f._dropBuffer()
@@ -99,6 +105,9 @@ func (f *File) _cutParts(final bool) {
 		return
 	}
 	if final {
+		if err := f._persistAll(); err != nil {
+			f.area.log.Error("staging file incomplete", "key", f.key, "err", err)
+		}
 		if b := f.pbuf; b != nil && f.contig < b.start+int64(len(b.buf)) {
 			// Bytes past contig were never written in order (holes,
 			// truncates): take them from the file.
@@ -146,15 +155,19 @@ func (f *File) _cutParts(final bool) {
 		if !final && int64(s.inFlight) >= limit {
 			return // cut more when a part finishes
 		}
-		var buf []byte
-		if f.pbuf != nil {
-			buf = f.pbuf.buf[:size]
+		var cut *partBuf
+		if b := f.pbuf; b != nil {
+			b.buf = b.buf[:size]
 			f.pbuf = nil
+			cut = b
+			if b.deferred {
+				f.unpersisted = append(f.unpersisted, b)
+			}
 		}
 		s.nextPart++
 		s.inFlight++
 		s.wg.Add(1)
-		go f.uploadPart(s, s.nextPart, sealed, size, buf)
+		go f.uploadPart(s, s.nextPart, sealed, size, cut)
 		s.sealed += size
 	}
 }
@@ -186,8 +199,15 @@ func (f *File) manifestState() string {
 	return stateClosed
 }
 
-func (f *File) uploadPart(s *stream, num int32, off, size int64, buf []byte) {
+func (f *File) uploadPart(s *stream, num int32, off, size int64, cut *partBuf) {
 	defer s.wg.Done()
+	var buf []byte
+	if cut != nil {
+		buf = cut.buf
+		if cut.deferred {
+			f.persistPart(cut)
+		}
+	}
 	err := f.sendPart(s, num, off, size, buf)
 	f.mu.Lock()
 	s.inFlight--

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -345,6 +346,10 @@ func newLogger(cfg config.Config, daemon bool) (*slog.Logger, io.Closer, error) 
 	return slog.New(slog.NewTextHandler(out, opts)), closer, nil
 }
 
+// memoryHeadroom is the heap allowed beyond max_staging_memory_mb: the
+// HTTP client, FUSE buffers and bookkeeping.
+const memoryHeadroom = 40 << 20
+
 // serve runs the mount in this process until it is unmounted or signalled.
 func serve(ctx context.Context, ma mountArgs) error {
 	cfg := ma.cfg
@@ -361,6 +366,11 @@ func serve(ctx context.Context, ma mountArgs) error {
 		}
 	}
 
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Part buffers are the heap; a soft limit just above their budget
+		// makes the GC return freed buffers before RSS drifts past it.
+		debug.SetMemoryLimit(int64(cfg.MaxStagingMemoryMB)<<20 + memoryHeadroom)
+	}
 	ctrl := adapt.NewController(cfg.Adapt, wallClock{}, loadProfile(cfg.StagingDir, log),
 		adapt.WithMemoryBudget(int64(cfg.MaxStagingMemoryMB)<<20))
 	be, err := s3backend.New(ctx, cfg.S3, sampleBridge{ctrl}, log)
