@@ -85,7 +85,7 @@ func New(cfg Config, be s3backend.Backend, params ParamSource, log *slog.Logger)
 		be:      be,
 		params:  params,
 		lim:     s3backend.NewLimiter(params.Params().Concurrency),
-		mem:     newMemPool(int64(cfg.MaxStagingMemoryMB) << 20),
+		mem:     newMemPool(cfg.poolMemory()),
 		log:     log,
 		ctx:     ctx,
 		cancel:  cancel,

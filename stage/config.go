@@ -19,6 +19,17 @@ type Config struct {
 	// starts, so that rsync's write-then-rename and a quick chmod/touch after
 	// close cost no extra request. fsync and `adaptfs sync` skip the wait.
 	WriteBackDelay time.Duration `toml:"write_back_delay"`
+	// OtherMemory is the part of max_staging_memory_mb that buffers outside
+	// the staging area take (the FUSE layer's request buffers): part
+	// buffers get the rest, at least minPoolMemory.
+	OtherMemory int64 `toml:"-"`
+}
+
+const minPoolMemory = 8 << 20
+
+// poolMemory is the byte budget of the part buffer pool.
+func (c Config) poolMemory() int64 {
+	return max(minPoolMemory, int64(c.MaxStagingMemoryMB)<<20-c.OtherMemory)
 }
 
 // DefaultConfig returns the defaults (StagingDir is filled in by the caller).

@@ -249,19 +249,21 @@ func (f *File) _feedBuffer(p []byte, off int64) bool {
 		if b == nil {
 			return false // over the memory budget: this part goes from disk
 		}
-		if n := min(size, max(f.size, end)-sealed); n > 0 { // islands included: load all that is there
-			got, err := f.data.ReadAt(b[:n], sealed)
-			if err != nil && !errors.Is(err, io.EOF) {
-				f.area.mem.put(b)
-				return false
-			}
-			clear(b[got:n])
+		n := min(size, max(f.size, end)-sealed) // islands included: load all that is there
+		if err := b.load(f.data, sealed, 0, n); err != nil {
+			f.area.mem.put(b)
+			return false
 		}
-		f.pbuf = &partBuf{start: sealed, buf: b, deferred: true}
+		f.pbuf = &partBuf{start: sealed, buf: b, deferred: true, filled: max(n, 0)}
 	}
-	lo, hi := max(off, f.pbuf.start), min(end, f.pbuf.start+int64(len(f.pbuf.buf)))
+	pb := f.pbuf
+	lo, hi := max(off, pb.start), min(end, pb.end())
 	if lo < hi {
-		copy(f.pbuf.buf[lo-f.pbuf.start:], p[lo-off:hi-off])
+		if lo-pb.start > pb.filled {
+			pb.buf.clear(pb.filled, lo-pb.start) // a hole: zeros, as in the file
+		}
+		pb.buf.copyIn(p[lo-off:hi-off], lo-pb.start)
+		pb.filled = max(pb.filled, hi-pb.start)
 	}
 	return f.pbuf.deferred && lo == off && hi == end
 }
@@ -328,6 +330,9 @@ func (f *File) _truncate(size int64) error {
 	}
 	if f.pbuf != nil && size < f.pbuf.start {
 		f._dropBuffer()
+	}
+	if f.pbuf != nil {
+		f.pbuf.filled = max(0, min(f.pbuf.filled, size-f.pbuf.start))
 	}
 	f.size = size
 	f.contig = min(f.contig, size)

@@ -48,7 +48,13 @@ func TestConcurrencyFollowsParams(t *testing.T) {
 	f.Release(true)
 	time.Sleep(100 * time.Millisecond)
 	params.conc.Store(1)
-	time.Sleep(100 * time.Millisecond) // the 8 running requests end
+	// The requests holding a slot (granted under the old limit) end.
+	for deadline := time.Now().Add(10 * time.Second); a.lim.InUse() > 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d slots still held 10 s after concurrency went to 1", a.lim.InUse())
+		}
+		time.Sleep(time.Millisecond)
+	}
 	be.peak.Store(0)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

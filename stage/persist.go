@@ -1,12 +1,10 @@
 package stage
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"syscall"
-	"unsafe"
 )
 
 // Deferred staging writes.
@@ -24,7 +22,7 @@ import (
 // _deferredOverlaps reports whether [off, end) touches bytes that are not
 // yet in the staging file.
 func (f *File) _deferredOverlaps(off, end int64) bool {
-	touches := func(b *partBuf) bool { return off < b.start+int64(len(b.buf)) && b.start < end }
+	touches := func(b *partBuf) bool { return off < b.end() && b.start < end }
 	if f.pbuf != nil && f.pbuf.deferred && touches(f.pbuf) {
 		return true
 	}
@@ -54,11 +52,9 @@ func (f *File) _persistAll() error {
 
 // _writeBuffered writes the part of b that is within the file's size.
 func (f *File) _writeBuffered(b *partBuf) error {
-	n := min(int64(len(b.buf)), f.size-b.start)
-	if n <= 0 {
-		return nil
-	}
-	if _, err := f.data.WriteAt(b.buf[:n], b.start); err != nil {
+	// Past filled the buffer was never written: the file keeps its own
+	// bytes (zeros of a hole) there.
+	if err := b.buf.writeTo(f.data, b.start, min(b.filled, f.size-b.start), false); err != nil {
 		return fmt.Errorf("write staging file of %s: %w", f.key, err)
 	}
 	return nil
@@ -96,22 +92,15 @@ func (f *File) persistPart(b *partBuf) {
 // writeDirect writes b with O_DIRECT when the buffer, offset and length
 // allow it, else buffered. It runs without f.mu.
 func (f *File) writeDirect(b *partBuf) error {
-	const align = 4096
-	n := int64(len(b.buf))
-	if b.start%align != 0 || n%align != 0 || uintptr(unsafe.Pointer(unsafe.SliceData(b.buf)))%align != 0 {
-		return errNoDirect
-	}
 	fd := f.directFile()
 	if fd == nil {
 		return errNoDirect
 	}
-	if _, err := fd.WriteAt(b.buf, b.start); err != nil {
+	if err := b.buf.writeTo(fd, b.start, b.buf.len(), true); err != nil {
 		return fmt.Errorf("direct write to staging file of %s: %w", f.key, err)
 	}
 	return nil
 }
-
-var errNoDirect = errors.New("O_DIRECT not possible")
 
 // directFile opens the O_DIRECT handle once; nil where the file system
 // refuses O_DIRECT (tmpfs).

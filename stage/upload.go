@@ -108,14 +108,16 @@ func (f *File) _cutParts(final bool) {
 		if err := f._persistAll(); err != nil {
 			f.area.log.Error("staging file incomplete", "key", f.key, "err", err)
 		}
-		if b := f.pbuf; b != nil && f.contig < b.start+int64(len(b.buf)) {
+		if b := f.pbuf; b != nil && f.contig < b.end() {
 			// Bytes past contig were never written in order (holes,
 			// truncates): take them from the file.
 			from := max(f.contig, b.start)
-			to := min(f.size, b.start+int64(len(b.buf)))
+			to := min(f.size, b.end())
 			if from < to {
-				if _, err := f.data.ReadAt(b.buf[from-b.start:to-b.start], from); err != nil {
+				if err := b.buf.load(f.data, b.start, from-b.start, to-b.start); err != nil {
 					f._dropBuffer()
+				} else {
+					b.filled = max(b.filled, to-b.start)
 				}
 			}
 		}
@@ -133,7 +135,7 @@ func (f *File) _cutParts(final bool) {
 		}
 		size := nextPartSize(p.PartSize, sealed)
 		if f.pbuf != nil {
-			size = int64(len(f.pbuf.buf)) // the size it was started with
+			size = f.pbuf.buf.len() // the size it was started with
 		}
 		avail := f.contig - sealed
 		if final {
@@ -152,12 +154,14 @@ func (f *File) _cutParts(final bool) {
 			f.stream.final = final
 		}
 		s := f.stream
-		if !final && int64(s.inFlight) >= limit {
-			return // cut more when a part finishes
+		if int64(s.inFlight) >= limit {
+			// Cut more when a part finishes: a part's size is fixed when it
+			// is cut, so cutting late lets it follow the controller.
+			return
 		}
 		var cut *partBuf
 		if b := f.pbuf; b != nil {
-			b.buf = b.buf[:size]
+			b.buf.truncate(size)
 			f.pbuf = nil
 			cut = b
 			if b.deferred {
@@ -201,7 +205,7 @@ func (f *File) manifestState() string {
 
 func (f *File) uploadPart(s *stream, num int32, off, size int64, cut *partBuf) {
 	defer s.wg.Done()
-	var buf []byte
+	var buf *buffer
 	if cut != nil {
 		buf = cut.buf
 		if cut.deferred {
@@ -214,13 +218,18 @@ func (f *File) uploadPart(s *stream, num int32, off, size int64, cut *partBuf) {
 	if err != nil && s.err == nil {
 		s.err = err
 	}
-	if err == nil && f.stream == s && f.state == Writing {
-		f._cutParts(false)
+	if err == nil && f.stream == s {
+		switch {
+		case s.final:
+			f._cutParts(true)
+		case f.state == Writing:
+			f._cutParts(false)
+		}
 	}
 	f.mu.Unlock()
 }
 
-func (f *File) sendPart(s *stream, num int32, off, size int64, buf []byte) error {
+func (f *File) sendPart(s *stream, num int32, off, size int64, buf *buffer) error {
 	select {
 	case <-s.created:
 	case <-s.ctx.Done():

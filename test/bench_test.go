@@ -61,7 +61,7 @@ func BenchmarkCopyLargeFile(b *testing.B) {
 	}
 	m := harness.MountTB(b, harness.MountOptions{
 		Bin: shared.bin, Server: srv, BucketPath: bucket,
-		ExtraArgs: []string{"-o", fmt.Sprintf("part_size_mb=%d,concurrency=%d,max_staging_memory_mb=%d", partMB, conc, memMB)},
+		ExtraArgs: []string{"-o", fmt.Sprintf("adaptive=false,part_size_mb=%d,concurrency=%d,max_staging_memory_mb=%d", partMB, conc, memMB)},
 	})
 	tm := transfermanager.New(srv.Client, func(o *transfermanager.Options) {
 		o.PartSizeBytes = partMB << 20

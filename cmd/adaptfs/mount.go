@@ -15,10 +15,12 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -346,6 +348,13 @@ func newLogger(cfg config.Config, daemon bool) (*slog.Logger, io.Closer, error) 
 	return slog.New(slog.NewTextHandler(out, opts)), closer, nil
 }
 
+// Each FUSE request in flight holds a MaxWrite buffer; MaxBackground bounds
+// how many the kernel queues. That RAM counts against max_staging_memory_mb.
+const (
+	fuseMaxWrite      = 1 << 20
+	fuseMaxBackground = 16
+)
+
 // memoryHeadroom is the heap allowed beyond max_staging_memory_mb: the
 // HTTP client, FUSE buffers and bookkeeping.
 const memoryHeadroom = 40 << 20
@@ -365,6 +374,9 @@ func serve(ctx context.Context, ma mountArgs) error {
 			defer pprof.StopCPUProfile()
 		}
 	}
+	if path := os.Getenv("ADAPTFS_MEMPROFILE"); path != "" { // for developers: heap at its peak
+		go heapPeakProfile(ctx, path)
+	}
 
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// Part buffers are the heap; a soft limit just above their budget
@@ -380,6 +392,7 @@ func serve(ctx context.Context, ma mountArgs) error {
 	if err := be.CheckBucket(ctx); err != nil {
 		return err
 	}
+	cfg.Stage.OtherMemory = fuseMaxWrite * fuseMaxBackground
 	area, err := stage.New(cfg.Stage, be, ctrl, log)
 	if err != nil {
 		return err
@@ -405,9 +418,9 @@ func serve(ctx context.Context, ma mountArgs) error {
 		FsName:        "adaptfs:" + ma.spec,
 		Name:          "adaptfs",
 		AllowOther:    cfg.AllowOther,
-		MaxWrite:      1 << 20,
+		MaxWrite:      fuseMaxWrite,
 		MaxReadAhead:  1 << 20,
-		MaxBackground: 64,
+		MaxBackground: fuseMaxBackground,
 		DirectMount:   os.Geteuid() == 0,
 		Logger:        nil,
 	}
@@ -494,4 +507,29 @@ func signalReady(daemon bool, log *slog.Logger) {
 func execCombined(name string, args ...string) (string, error) {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	return strings.TrimSpace(string(out)), err
+}
+
+// heapPeakProfile writes a heap profile to path whenever the heap in use
+// reaches a new high, checked twice a second.
+func heapPeakProfile(ctx context.Context, path string) {
+	var peak uint64
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		if ms.HeapInuse <= peak {
+			continue
+		}
+		peak = ms.HeapInuse
+		if f, err := os.Create(path); err == nil {
+			pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 }
