@@ -118,17 +118,21 @@ type Controller struct {
 	partNoUpUntil time.Time
 	partNoDnUntil time.Time
 	lastUpLinear  bool
-	gRef          refLevel  // goodput level established after the last change, bytes/s
-	busySince     time.Time // start of the current stretch of uploading (zero when idle)
-	bestG         float64
-	bestC         int
-	bestAt        time.Time
-	bestCeiling   int              // the ceiling in force at the best operating point
-	levels        map[int]levelObs // what each concurrency delivered lately
-	partWhy       int              // the rule behind the part size target
-	events        []Event
-	seq           uint64
-	lastSignals   signals
+	// decreased: concurrency was cut for a queue or a loss of capacity since
+	// the link last improved; multiplicative probing under random loss stops
+	// there, as TCP leaves slow start at its first loss.
+	decreased   bool
+	gRef        refLevel  // goodput level established after the last change, bytes/s
+	busySince   time.Time // start of the current stretch of uploading (zero when idle)
+	bestG       float64
+	bestC       int
+	bestAt      time.Time
+	bestCeiling int              // the ceiling in force at the best operating point
+	levels      map[int]levelObs // what each concurrency delivered lately
+	partWhy     int              // the rule behind the part size target
+	events      []Event
+	seq         uint64
+	lastSignals signals
 }
 
 type tcpConn struct {

@@ -280,13 +280,13 @@ func TestWarmStart(t *testing.T) {
 		cfg  func(*Config)
 		want Params
 	}{
-		{"nil", nil, func(*Config) {}, Params{16 * MiB, 8}},
+		{"nil", nil, func(*Config) {}, Params{8 * MiB, 8}},
 		{"within bounds", &Profile{PartSizeBytes: 24 * MiB, Concurrency: 5}, func(*Config) {}, Params{24 * MiB, 5}},
 		{"clamped high", &Profile{PartSizeBytes: 400 * MiB, Concurrency: 40}, func(c *Config) { c.MaxConcurrency = 8 }, Params{100 * MiB, 8}},
 		{"clamped low", &Profile{PartSizeBytes: 1 * MiB, Concurrency: 1}, func(c *Config) { c.MinConcurrency, c.Concurrency = 2, 4 }, Params{5 * MiB, 2}},
 		{"rounded to MiB", &Profile{PartSizeBytes: 20*MiB + 300<<10, Concurrency: 3}, func(*Config) {}, Params{20 * MiB, 3}},
-		{"unknown fields keep config", &Profile{GoodputBps: 1e8}, func(*Config) {}, Params{16 * MiB, 8}},
-		{"not adaptive keeps config", &Profile{PartSizeBytes: 24 * MiB, Concurrency: 5}, func(c *Config) { c.Adaptive = false }, Params{16 * MiB, 8}},
+		{"unknown fields keep config", &Profile{GoodputBps: 1e8}, func(*Config) {}, Params{8 * MiB, 8}},
+		{"not adaptive keeps config", &Profile{PartSizeBytes: 24 * MiB, Concurrency: 5}, func(c *Config) { c.Adaptive = false }, Params{8 * MiB, 8}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

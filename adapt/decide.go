@@ -343,14 +343,22 @@ func (c *Controller) proposeConcurrency(now time.Time, s signals, cur Params) pr
 	}
 	target := n + 1
 	reason := "probe: goodput may rise with one more stream"
-	if c.cfg.AggressiveAdaptation || c.lastUpLinear {
+	// Random loss (TCP retransmits, no queue) caps each stream at a rate
+	// set by the loss (Mathis): goodput scales with the number of streams
+	// until the link fills, so grow multiplicatively at once.
+	randomLoss := s.tcpLoss > c.thrLoss() && s.inflWin <= c.thrLat() && !c.decreased
+	switch {
+	case c.cfg.AggressiveAdaptation:
+		target = max(n+1, int(math.Ceil(float64(n)*probeGrowth)))
+		reason = "probe ×1.5 (aggressive_adaptation)"
+	case randomLoss:
+		target = max(n+1, int(math.Ceil(float64(n)*probeGrowth)))
+		reason = fmt.Sprintf("probe ×1.5: TCP loss %.2f%% without RTT inflation is random loss, each stream is capped by it", 100*s.tcpLoss)
+	case c.lastUpLinear:
 		target = max(n+1, int(math.Ceil(float64(n)*probeGrowth)))
 		reason = "probe ×1.5: the last step scaled linearly"
-		if c.cfg.AggressiveAdaptation {
-			reason = "probe ×1.5 (aggressive_adaptation)"
-		}
 	}
-	if s.tcpLoss > c.thrLoss() || s.errWin > c.thrLoss() {
+	if !randomLoss && (s.tcpLoss > c.thrLoss() || s.errWin > c.thrLoss()) {
 		reason += "; loss without RTT inflation is random loss, more streams help"
 	}
 	predicted := float64(target-n) / float64(n)
@@ -385,7 +393,8 @@ func (c *Controller) proposePartSize(now time.Time, s signals, cur Params) propo
 		p.dir = +1
 		p.reason = fmt.Sprintf("per-request overhead %.0f ms at %.1f Mbit/s per stream: larger parts amortize it",
 			1000*s.overhead, 8*s.perStream/1e6)
-	case ratio <= 1/band && !now.Before(c.partNoDnUntil):
+	case (ratio <= 1/band || c.partWhy == partMemory && ratio < 1) && !now.Before(c.partNoDnUntil):
+		// The memory budget is a bound, not a preference: no band.
 		p.dir = -1
 		switch c.partWhy {
 		case partFailures:
@@ -437,7 +446,11 @@ func (c *Controller) apply(now time.Time, s signals, param string, old, new floa
 	})
 	c.startMeasuring(now, s, seq, param, old, new, gBefore, false)
 	c.pending.jump = p.jump
+	if param == ParamConcurrency && new < old {
+		c.decreased = true
+	}
 	if p.improved {
+		c.decreased = false
 		c.ceiling, c.ceilingUntil, c.backoff = 0, time.Time{}, backoffStart
 		if p.jump && c.bestCeiling > 0 {
 			// Back where we were: what we learned there holds again.

@@ -209,7 +209,7 @@ func TestSnapshotJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`"health":"Excellent"`, `"goodput_bps":`, `"bottleneck_bandwidth_bps":`, `"propagation_rtt_seconds":`,
-		`"part_size_bytes":16777216`, `"min_part_size_bytes":5242880`, `"measured_gain":null`, `"param":"compression_level"`, `"seq":1`} {
+		`"part_size_bytes":8388608`, `"min_part_size_bytes":5242880`, `"measured_gain":null`, `"param":"compression_level"`, `"seq":1`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("snapshot JSON lacks %s:\n%s", want, b)
 		}

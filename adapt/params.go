@@ -75,7 +75,7 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		PartSizeMB:     16,
+		PartSizeMB:     8, // the AWS CLI's multipart_chunksize: small enough that a cold start on a slow link does not commit the first parts to a size the controller would not choose
 		Concurrency:    8,
 		MinChunkSizeMB: 5,
 		MaxChunkSizeMB: 100,

@@ -77,7 +77,7 @@ func TestClampParams(t *testing.T) {
 			t.Errorf("clampParams(%+v) = %+v, want %+v", tt.in, got, tt.want)
 		}
 	}
-	if got := NewFixed(c).Params(); got != (Params{16 * MiB, 8}) {
+	if got := NewFixed(c).Params(); got != (Params{8 * MiB, 8}) {
 		t.Errorf("NewFixed = %+v", got)
 	}
 }

@@ -108,6 +108,23 @@ func (a *Area) Close() {
 	a.jobs.Wait()
 }
 
+// ParamsChanged applies new parameters at once: the limiter takes the new
+// concurrency (waiting parts get the slots a rise frees) and every stream
+// cuts the parts the new values allow. Without it a rise would wait for the
+// next request to end, which on a slow link with large parts is long.
+func (a *Area) ParamsChanged() {
+	a.lim.SetLimit(a.params.Params().Concurrency)
+	a.mu.Lock()
+	files := make([]*File, 0, len(a.files))
+	for _, f := range a.files {
+		files = append(files, f)
+	}
+	a.mu.Unlock()
+	for _, f := range files {
+		f.recut()
+	}
+}
+
 // acquire takes an upload slot, applying the concurrency in force first.
 func (a *Area) acquire(ctx context.Context) error {
 	a.lim.SetLimit(a.params.Params().Concurrency)

@@ -176,6 +176,20 @@ func (f *File) _cutParts(final bool) {
 	}
 }
 
+// recut cuts what the parameters in force allow now.
+func (f *File) recut() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.stream
+	switch {
+	case f.dropped || s == nil || s.err != nil:
+	case s.final:
+		f._cutParts(true)
+	case f.state == Writing:
+		f._cutParts(false)
+	}
+}
+
 func (f *File) _startStream() {
 	ctx, cancel := context.WithCancel(f.area.ctx)
 	meta := f.meta
@@ -218,15 +232,10 @@ func (f *File) uploadPart(s *stream, num int32, off, size int64, cut *partBuf) {
 	if err != nil && s.err == nil {
 		s.err = err
 	}
-	if err == nil && f.stream == s {
-		switch {
-		case s.final:
-			f._cutParts(true)
-		case f.state == Writing:
-			f._cutParts(false)
-		}
-	}
 	f.mu.Unlock()
+	if err == nil {
+		f.recut()
+	}
 }
 
 func (f *File) sendPart(s *stream, num int32, off, size int64, buf *buffer) error {

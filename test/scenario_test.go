@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -146,6 +147,22 @@ func TestBenchSmoke(t *testing.T) {
 	}
 }
 
+// benchConfigs are the configurations named in ADAPTFS_BENCH_CONFIGS
+// (comma separated), else all.
+func benchConfigs() []scenario.Config {
+	only := map[string]bool{}
+	for _, n := range strings.Split(os.Getenv("ADAPTFS_BENCH_CONFIGS"), ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			only[n] = true
+		}
+	}
+	all := scenario.Configs()
+	if len(only) == 0 {
+		return all
+	}
+	return slices.DeleteFunc(all, func(c scenario.Config) bool { return !only[c.Name] })
+}
+
 // BenchmarkScenarios runs every scenario in test/scenarios with every
 // configuration, ADAPTFS_BENCH_REPS times (default 3), and writes
 // bench-results/<scenario>.json and .svg. ADAPTFS_BENCH_SCENARIOS (comma
@@ -170,7 +187,7 @@ func BenchmarkScenarios(b *testing.B) {
 			}
 			b.Run(sc.Name, func(b *testing.B) {
 				for b.Loop() {
-					rep := runScenario(b, sc, scenario.Configs(), reps, benchOutDir(b))
+					rep := runScenario(b, sc, benchConfigs(), reps, benchOutDir(b))
 					for _, c := range rep.Configs {
 						b.ReportMetric(c.Efficiency.Median, c.Config.Name+"-efficiency")
 					}

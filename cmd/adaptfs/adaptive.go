@@ -74,7 +74,9 @@ type tcpSource interface{ TCPInfo() []s3backend.TCPInfo }
 // runController drives the controller: every monitoring interval it reads
 // TCP_INFO, ticks, and logs new decisions; every minute and at the end it
 // saves the profile.
-func runController(ctx context.Context, c *adapt.Controller, interval time.Duration, tcp tcpSource, inFlight func() int, dir string, log *slog.Logger) {
+// runController feeds the controller every interval; changed (if not nil)
+// is called when the parameters changed.
+func runController(ctx context.Context, c *adapt.Controller, interval time.Duration, tcp tcpSource, inFlight func() int, changed func(), dir string, log *slog.Logger) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	lastSave := time.Now()
@@ -97,7 +99,11 @@ func runController(ctx context.Context, c *adapt.Controller, interval time.Durat
 				DeliveryRateBps: ti.DeliveryRateBps, Cwnd: ti.Cwnd,
 			})
 		}
+		before := c.Params()
 		c.Tick(inFlight())
+		if changed != nil && c.Params() != before {
+			changed()
+		}
 		for _, e := range c.Snapshot().Events {
 			if e.Seq > lastSeq {
 				log.Info("adaptation", "param", e.Param, "old", e.Old, "new", e.New, "reason", e.Reason, "rolled_back", e.RolledBack)

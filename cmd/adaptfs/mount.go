@@ -402,7 +402,7 @@ func serve(ctx context.Context, ma mountArgs) error {
 	controllerDone := make(chan struct{})
 	go func() {
 		defer close(controllerDone)
-		runController(cctx, ctrl, cfg.MonitoringInterval, be, area.RequestsInFlight, cfg.StagingDir, log)
+		runController(cctx, ctrl, cfg.MonitoringInterval, be, area.RequestsInFlight, area.ParamsChanged, cfg.StagingDir, log)
 	}()
 	defer func() { stopController(); <-controllerDone }()
 	if _, err := area.Recover(ctx); err != nil {

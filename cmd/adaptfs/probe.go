@@ -83,7 +83,7 @@ func cmdProbe(ctx context.Context, args []string) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		runController(pctx, ctrl, cfg.MonitoringInterval, be, func() int { mu.Lock(); defer mu.Unlock(); return inFlight }, cfg.StagingDir, log)
+		runController(pctx, ctrl, cfg.MonitoringInterval, be, func() int { mu.Lock(); defer mu.Unlock(); return inFlight }, nil, cfg.StagingDir, log)
 	}()
 	for pctx.Err() == nil {
 		p := ctrl.Params()

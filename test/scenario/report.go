@@ -35,6 +35,61 @@ type ConfigSummary struct {
 	GoodputMbit Spread      `json:"goodput_mbit"`
 	Efficiency  Spread      `json:"link_efficiency"`
 	Runs        []RunResult `json:"runs"`
+	// Reactions, per step of the schedule after the first (stepped
+	// scenarios only), over the runs.
+	Reactions []StepReaction `json:"reactions,omitempty"`
+}
+
+// StepReaction is how the parameters answered one step of the link.
+type StepReaction struct {
+	StepAtSeconds float64 `json:"step_at_seconds"`
+	// FirstChange is the time from the step to the first change of part
+	// size or concurrency; Settled to the last change before the next step
+	// (or the run's end). Runs that did not change are left out; Unchanged
+	// counts them.
+	FirstChangeSeconds Spread `json:"first_change_seconds"`
+	SettledSeconds     Spread `json:"settled_seconds"`
+	Unchanged          int    `json:"unchanged_runs"`
+}
+
+// reactions measures each step after the first from the runs' samples.
+func reactions(sched []Link, runs []RunResult) []StepReaction {
+	var out []StepReaction
+	for i := 1; i < len(sched); i++ {
+		at := sched[i].At.Seconds()
+		end := math.Inf(1)
+		if i+1 < len(sched) {
+			end = sched[i+1].At.Seconds()
+		}
+		sr := StepReaction{StepAtSeconds: at}
+		var first, settled []float64
+		for _, r := range runs {
+			if r.Seconds <= at {
+				continue // the run was over before this step
+			}
+			f, l := math.NaN(), math.NaN()
+			for k := 1; k < len(r.Samples); k++ {
+				a, b := r.Samples[k-1], r.Samples[k]
+				if b.T < at || b.T >= end {
+					continue
+				}
+				if a.PartSizeMiB != b.PartSizeMiB || a.Concurrency != b.Concurrency {
+					if math.IsNaN(f) {
+						f = b.T - at
+					}
+					l = b.T - at
+				}
+			}
+			if math.IsNaN(f) {
+				sr.Unchanged++
+				continue
+			}
+			first, settled = append(first, f), append(settled, l)
+		}
+		sr.FirstChangeSeconds, sr.SettledSeconds = spreadOf(first), spreadOf(settled)
+		out = append(out, sr)
+	}
+	return out
 }
 
 // Report is the result of one scenario.
@@ -79,6 +134,9 @@ func NewReport(sc *Scenario, files int, payload int64, configs []Config, runs []
 			continue
 		}
 		s.Seconds, s.GoodputMbit, s.Efficiency = spreadOf(secs), spreadOf(good), spreadOf(eff)
+		if sc.Volatile == nil && c.Adaptive() {
+			s.Reactions = reactions(sc.Schedule(), s.Runs)
+		}
 		rep.Configs = append(rep.Configs, s)
 	}
 	var base float64
@@ -105,6 +163,13 @@ func (r *Report) WriteTable(w io.Writer) {
 			fmt.Sprintf("%.1f / %.1f / %.1f", c.GoodputMbit.Min, c.GoodputMbit.Median, c.GoodputMbit.Max),
 			fmt.Sprintf("%.0f%% / %.0f%% / %.0f%%", 100*c.Efficiency.Min, 100*c.Efficiency.Median, 100*c.Efficiency.Max),
 			r.SpeedupMedian[c.Config.Name])
+	}
+	for _, c := range r.Configs {
+		for _, sr := range c.Reactions {
+			fmt.Fprintf(w, "%s: step at %.0f s: first change after %.0f / %.0f / %.0f s, settled after %.0f / %.0f / %.0f s (%d run(s) unchanged)\n",
+				c.Config.Name, sr.StepAtSeconds, sr.FirstChangeSeconds.Min, sr.FirstChangeSeconds.Median, sr.FirstChangeSeconds.Max,
+				sr.SettledSeconds.Min, sr.SettledSeconds.Median, sr.SettledSeconds.Max, sr.Unchanged)
+		}
 	}
 }
 

@@ -78,6 +78,8 @@ type RunResult struct {
 	GoodputMbit  float64  `json:"goodput_mbit"`
 	Efficiency   float64  `json:"link_efficiency"` // payload ÷ what the schedule could carry in that time
 	Samples      []Sample `json:"samples"`
+	// Events are the controller's decisions (adaptfs configurations only).
+	Events []json.RawMessage `json:"events,omitempty"`
 }
 
 // Runner runs scenarios against one server behind one link.
@@ -111,6 +113,12 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario, src string, want map[str
 	if cfg.Options != "" {
 		extra = []string{"-o", cfg.Options}
 	}
+	// Mount over the scenario's link, as a user would: the first
+	// connections and the first RTT samples see the real path.
+	sched := sc.Schedule()
+	if err := r.Link.Apply(sched[0]); err != nil {
+		return res, err
+	}
 	m, err := harness.StartMount(ctx, harness.MountOptions{
 		Bin: r.Bin, Server: r.Server, BucketPath: bucket,
 		Dir: filepath.Join(dir, "mnt"), StagingDir: filepath.Join(dir, "staging"), ExtraArgs: extra,
@@ -126,10 +134,6 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario, src string, want map[str
 		os.RemoveAll(dir)
 	}()
 
-	sched := sc.Schedule()
-	if err := r.Link.Apply(sched[0]); err != nil {
-		return res, err
-	}
 	start := time.Now()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -146,6 +150,9 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario, src string, want map[str
 	elapsed := time.Since(start)
 	close(stop)
 	wg.Wait()
+	if v, err := readController(m.Dir); err == nil {
+		res.Events = v.Events
+	}
 	if err != nil {
 		return res, fmt.Errorf("%s rep %d: %w\n%s", cfg.Name, rep, err, m.LogTail(20))
 	}
@@ -266,3 +273,6 @@ func (r *Runner) sample(sc *Scenario, mnt string, start time.Time, stop <-chan s
 		}
 	}
 }
+
+// Adaptive reports whether the configuration lets the controller decide.
+func (c Config) Adaptive() bool { return !strings.Contains(c.Options, "adaptive=false") }
