@@ -43,6 +43,7 @@ const (
 	// noisyRollbackFactor widens the rollback threshold under random loss.
 	noisyRollbackFactor = 3
 	probeGrowth         = 1.5 // concurrency step when aggressive or scaling linearly
+	randomLossGrowth    = 2.0 // concurrency step under random loss before the first decrease
 	linearScaling       = 0.7 // a step "scaled linearly" if it gained this share of the added streams
 	maxDecreaseDiv      = 16  // one decrease divides concurrency by at most this
 	strongFactor        = 3.0 // a signal this many thresholds strong needs one interval even when conservative

@@ -352,8 +352,8 @@ func (c *Controller) proposeConcurrency(now time.Time, s signals, cur Params) pr
 		target = max(n+1, int(math.Ceil(float64(n)*probeGrowth)))
 		reason = "probe ×1.5 (aggressive_adaptation)"
 	case randomLoss:
-		target = max(n+1, int(math.Ceil(float64(n)*probeGrowth)))
-		reason = fmt.Sprintf("probe ×1.5: TCP loss %.2f%% without RTT inflation is random loss, each stream is capped by it", 100*s.tcpLoss)
+		target = max(n+1, int(math.Ceil(float64(n)*randomLossGrowth)))
+		reason = fmt.Sprintf("probe ×2: TCP loss %.2f%% without RTT inflation is random loss, each stream is capped by it", 100*s.tcpLoss)
 	case c.lastUpLinear:
 		target = max(n+1, int(math.Ceil(float64(n)*probeGrowth)))
 		reason = "probe ×1.5: the last step scaled linearly"
@@ -375,7 +375,9 @@ func (c *Controller) proposeConcurrency(now time.Time, s signals, cur Params) pr
 	// A return to a remembered operating point needs one interval only: it
 	// was measured before, and its evaluation undoes it if the link did not
 	// come back.
-	strong := c.gRef.ok && (s.g > c.gRef.v*(1+strongFactor*thrBw) || improved && s.drained) || jump
+	// Random loss is measured, not guessed (retransmits with a flat RTT):
+	// it needs no second interval of proof.
+	strong := c.gRef.ok && (s.g > c.gRef.v*(1+strongFactor*thrBw) || improved && s.drained) || jump || randomLoss
 	return proposal{dir: +1, target: int64(target), strong: strong,
 		reason: reason, predicted: predicted, improved: improved, jump: jump}
 }

@@ -64,10 +64,11 @@
 //     propagation RTT instead;
 //  3. otherwise probe up while not application-limited and below the
 //     ceiling: +1, ×1.5 after a step that gained ≥ 70 % of linear scaling or
-//     when aggressive, and ×1.5 at once under random loss (TCP loss without
-//     RTT inflation caps each stream, so goodput scales with streams) until
-//     the first decrease since the link last improved, as TCP leaves slow
-//     start at its first loss; when goodput rose by itself (the link improved), jump
+//     when aggressive; ×2 under random loss (TCP loss without RTT inflation
+//     caps each stream, so goodput scales with streams; measured, so one
+//     interval of evidence suffices) until the first decrease since the
+//     link last improved, as TCP leaves slow start at its first loss; when
+//     goodput rose by itself (the link improved), jump
 //     back to the best operating point of the last 10 minutes. Loss without
 //     inflation does not stop probing: it is random loss, and more streams
 //     help. No probing once goodput reaches target_throughput_mbps.
