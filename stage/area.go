@@ -108,18 +108,24 @@ func (a *Area) Close() {
 	a.jobs.Wait()
 }
 
+// snapshotFiles returns the staged files, for work done outside a.mu.
+func (a *Area) snapshotFiles() []*File {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	files := make([]*File, 0, len(a.files))
+	for _, f := range a.files {
+		files = append(files, f)
+	}
+	return files
+}
+
 // ParamsChanged applies new parameters at once: the limiter takes the new
 // concurrency (waiting parts get the slots a rise frees) and every stream
 // cuts the parts the new values allow. Without it a rise would wait for the
 // next request to end, which on a slow link with large parts is long.
 func (a *Area) ParamsChanged() {
 	a.lim.SetLimit(a.params.Params().Concurrency)
-	a.mu.Lock()
-	files := make([]*File, 0, len(a.files))
-	for _, f := range a.files {
-		files = append(files, f)
-	}
-	a.mu.Unlock()
+	files := a.snapshotFiles()
 	for _, f := range files {
 		f.recut()
 	}
@@ -348,12 +354,7 @@ type Pending struct {
 // Pending returns a snapshot of the queue. A file counts as pending from the
 // moment it is closed (flush) until it is complete in S3.
 func (a *Area) Pending() Pending {
-	a.mu.Lock()
-	files := make([]*File, 0, len(a.files))
-	for _, f := range a.files {
-		files = append(files, f)
-	}
-	a.mu.Unlock()
+	files := a.snapshotFiles()
 	params := a.params.Params()
 	p := Pending{
 		UploadedBytes: a.uploadedBytes.Load(), UploadedFiles: a.uploadedFiles.Load(),
@@ -402,12 +403,7 @@ func (a *Area) Flush(ctx context.Context) error {
 // Retry starts queued uploads now (skipping the write-back delay) and
 // retries failed ones, without waiting.
 func (a *Area) Retry() {
-	a.mu.Lock()
-	files := make([]*File, 0, len(a.files))
-	for _, f := range a.files {
-		files = append(files, f)
-	}
-	a.mu.Unlock()
+	files := a.snapshotFiles()
 	for _, f := range files {
 		f.kick(true)
 	}

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/adaptfs/adaptfs/adapt"
 	"github.com/adaptfs/adaptfs/s3backend"
@@ -93,17 +92,7 @@ func TestDeferredBytesAreNeverLost(t *testing.T) {
 			}
 			f.Release(true)
 			close(be.gate)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := a.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-			be.mu.Lock()
-			got := be.objects["obj"]
-			be.mu.Unlock()
-			if !bytes.Equal(got, want) {
-				t.Fatalf("object differs from the content (%d vs %d bytes)", len(got), len(want))
-			}
+			checkUploaded(t, a, be.memBackend, "obj", want)
 		})
 	}
 }

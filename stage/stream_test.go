@@ -138,17 +138,7 @@ func TestStreamingCutsPartsWhileWriting(t *testing.T) {
 			}
 			f.Flush()
 			f.Release(true)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := a.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-			be.mu.Lock()
-			got := be.objects["obj"]
-			be.mu.Unlock()
-			if !bytes.Equal(got, data) {
-				t.Fatalf("object differs from the data (%d vs %d bytes)", len(got), len(data))
-			}
+			checkUploaded(t, a, be, "obj", data)
 			if a.mem.inUse() != 0 {
 				t.Errorf("%d bytes of part buffers not returned", a.mem.inUse())
 			}
@@ -196,4 +186,21 @@ func newTestArea(t *testing.T, be s3backend.Backend, params ParamSource, memMB i
 	}
 	t.Cleanup(a.Close)
 	return a
+}
+
+// checkUploaded waits for every upload of a and compares the object key in
+// be with want.
+func checkUploaded(t *testing.T, a *Area, be *memBackend, key string, want []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	be.mu.Lock()
+	got := be.objects[key]
+	be.mu.Unlock()
+	if !bytes.Equal(got, want) {
+		t.Fatalf("object differs from the content (%d vs %d bytes)", len(got), len(want))
+	}
 }
