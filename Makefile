@@ -1,10 +1,13 @@
 # adaptfs — build, test, demo, bench.  `make help` lists the targets.
 
 GO                := go
+PREFIX            ?= /usr/local
+# mount(8) looks for its helpers in /sbin only.
+SBINDIR           ?= /sbin
 VERSITYGW_VERSION := v1.8.0
 VERSITYGW_PKG     := github.com/versity/versitygw/cmd/versitygw
 
-.PHONY: help build deps demo test bench bench-smoke vet clean
+.PHONY: help build deps demo test bench bench-smoke vet clean install uninstall
 
 help:
 	@echo "make build         bin/adaptfs"
@@ -15,10 +18,22 @@ help:
 	@echo "make bench         all benchmarks: loopback copy vs the SDK, every emulated-link scenario (long)"
 	@echo "make bench-smoke   one 30 s scenario, one run (CI runs it inside make test)"
 	@echo "make vet           gofmt check + go vet"
+	@echo "make install       PREFIX/bin/adaptfs (PREFIX=$(PREFIX)) and SBINDIR/mount.adaptfs (SBINDIR=$(SBINDIR)) for fstab"
+	@echo "make uninstall     remove what make install put there"
 	@echo "make clean         remove bin/adaptfs, demo/, bench-results/ (keeps bin/versitygw)"
 
+VERSION           ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
 build:
-	$(GO) build -o bin/adaptfs ./cmd/adaptfs
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/adaptfs ./cmd/adaptfs
+
+install: build
+	install -D -m 0755 bin/adaptfs $(DESTDIR)$(PREFIX)/bin/adaptfs
+	install -d $(DESTDIR)$(SBINDIR)
+	ln -sf $(PREFIX)/bin/adaptfs $(DESTDIR)$(SBINDIR)/mount.adaptfs
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/adaptfs $(DESTDIR)$(SBINDIR)/mount.adaptfs
 
 bin/versitygw:
 	GOBIN=$(CURDIR)/bin $(GO) install $(VERSITYGW_PKG)@$(VERSITYGW_VERSION)

@@ -21,12 +21,16 @@ Usage:
   adaptfs unmount [--no-wait] MOUNTPOINT             wait for uploads, then unmount
   adaptfs probe [flags] BUCKET[/PREFIX]              measure the link, save the start profile
   adaptfs version                                    print the version
+  mount.adaptfs BUCKET[/PREFIX] DIR [-sfnv] [-o OPTS] mount(8) helper (fstab; see mount.adaptfs --help)
 
 Run 'adaptfs COMMAND --help' for a command's flags. Credentials come from the
 standard AWS chain only (environment, shared files, --profile, instance role).
 `
 
 func main() {
+	if isMountHelper(os.Args[0]) {
+		os.Exit(report("mount.adaptfs", cmdMountHelper(context.Background(), os.Args[1:])))
+	}
 	os.Exit(run(context.Background(), os.Args[1:]))
 }
 
@@ -53,23 +57,26 @@ func run(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "adaptfs: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
-	if err != nil {
-		var ue usageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(os.Stderr, "adaptfs %s: %v\n", args[0], ue.err)
-			return 2
-		}
-		if errors.Is(err, errHelp) {
-			return 0
-		}
-		var se silentExit
-		if errors.As(err, &se) {
-			return se.code
-		}
-		fmt.Fprintf(os.Stderr, "adaptfs %s: %s\n", args[0], strings.TrimSpace(err.Error()))
-		return 1
+	return report("adaptfs "+args[0], err)
+}
+
+// report prints err for the user, prefixed with the command, and returns
+// the exit status: 0, 1, or 2 for a usage mistake.
+func report(cmd string, err error) int {
+	if err == nil || errors.Is(err, errHelp) {
+		return 0
 	}
-	return 0
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", cmd, ue.err)
+		return 2
+	}
+	var se silentExit
+	if errors.As(err, &se) {
+		return se.code
+	}
+	fmt.Fprintf(os.Stderr, "%s: %s\n", cmd, strings.TrimSpace(err.Error()))
+	return 1
 }
 
 // usageError is a mistake on the command line (exit status 2).

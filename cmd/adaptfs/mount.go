@@ -38,6 +38,7 @@ const defaultConfigFile = "/etc/adaptfs/adaptfs.toml"
 const readyFDEnv = "ADAPTFS_READY_FD"
 
 type mountArgs struct {
+	argv       []string // the mount command's arguments, for the daemon
 	cfg        config.Config
 	spec       string // BUCKET[/PREFIX]
 	mountpoint string
@@ -161,7 +162,7 @@ func parseMount(args []string) (mountArgs, error) {
 	if err != nil {
 		return ma, err
 	}
-	ma.spec, ma.mountpoint = pos[0], pos[1]
+	ma.spec, ma.mountpoint, ma.argv = pos[0], pos[1], args
 	if ma.cfg, err = cf.config(ma.spec); err != nil {
 		return ma, err
 	}
@@ -292,7 +293,9 @@ func daemonize(ma mountArgs) error {
 		return fmt.Errorf("daemonize: %w", err)
 	}
 	defer devnull.Close()
-	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd := exec.Command(exe)
+	// Always the mount command, whatever name started us (mount.adaptfs).
+	cmd.Args = append([]string{"adaptfs", "mount"}, ma.argv...)
 	cmd.Env = append(os.Environ(), readyFDEnv+"=3")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, os.Stderr // errors before ready reach the user
 	cmd.ExtraFiles = []*os.File{w}

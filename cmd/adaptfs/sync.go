@@ -51,7 +51,7 @@ func cmdUnmount(ctx context.Context, args []string) error {
 	quiet := fl.Bool("quiet", false, "no progress output")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Println("Usage: adaptfs unmount [--no-wait] [--quiet] MOUNTPOINT\n\nWaits for pending uploads (with progress), then unmounts. Staged data that\ncould not be uploaded stays on disk and resumes on the next mount.")
+			fmt.Println("Usage: adaptfs unmount [--no-wait] [--quiet] MOUNTPOINT\n\nWaits for pending uploads (with progress: bytes left, rate, ETA), then\nunmounts. Staged data that could not be uploaded stays on disk and resumes on\nthe next mount. SIGTERM or SIGINT to the daemon do the same; a second signal\nstops waiting. `umount MOUNTPOINT` as root unmounts without waiting.")
 			return errHelp
 		}
 		return usageError{err}
