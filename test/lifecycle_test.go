@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -308,5 +309,64 @@ func TestUmountKeepsStaged(t *testing.T) {
 	sum := sha256.Sum256(want)
 	if s := got["pending.txt"]; s != (harness.Sum{Size: int64(len(want)), SHA256: hex.EncodeToString(sum[:])}) {
 		t.Fatalf("after umount and remount: %+v", got)
+	}
+}
+
+// TestNotifyReady: in the foreground (systemd Type=notify), adaptfs sends
+// READY=1 to NOTIFY_SOCKET once the mount is ready, not before.
+func TestNotifyReady(t *testing.T) {
+	requireFuse(t)
+	srv := harness.StartServerTB(t)
+	harness.CreateBucketTB(t, srv, "notify")
+	dir := t.TempDir()
+	mnt := filepath.Join(dir, "mnt")
+	os.Mkdir(mnt, 0o755)
+	sock := filepath.Join(dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cmd := exec.Command(shared.bin, "mount", "--foreground", "--endpoint", srv.Endpoint, "--path-style",
+		"--staging-dir", filepath.Join(dir, "staging"), "--log-file", filepath.Join(dir, "log"), "notify", mnt)
+	cmd.Env = append(cleanEnv(), append(srv.Env(), "NOTIFY_SOCKET="+sock)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		if mounted, _ := harness.IsMountPoint(mnt); mounted {
+			exec.Command(shared.bin, "unmount", mnt).Run()
+		}
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+		}
+	})
+	conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	buf := make([]byte, 256)
+	n, _, err := conn.ReadFromUnix(buf)
+	if err != nil {
+		t.Fatalf("no sd_notify message: %v", err)
+	}
+	if got := string(buf[:n]); !strings.Contains(got, "READY=1") {
+		t.Fatalf("sd_notify sent %q, want READY=1", got)
+	}
+	if mounted, _ := harness.IsFuseMount(mnt); !mounted {
+		t.Fatal("READY=1 came before the mount was ready")
+	}
+	if out, err := exec.Command(shared.bin, "unmount", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("adaptfs unmount: %v\n%s", err, out)
+	}
+	select {
+	case <-done:
+		if waitErr != nil {
+			t.Fatalf("adaptfs mount --foreground exited with %v after unmount", waitErr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("adaptfs mount --foreground still running 30 s after unmount")
 	}
 }
