@@ -74,6 +74,13 @@ func (d *dirNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetA
 
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	ctx = detach(ctx)
+	if d.isStats(name) {
+		d.fsys.fillStatsDir(&out.Attr)
+		if ch := d.GetChild(name); ch != nil {
+			return ch, 0
+		}
+		return d.NewInode(ctx, &statsDirNode{fsys: d.fsys}, gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
+	}
 	key, e := d.childKey(name)
 	if e != 0 {
 		return nil, e
@@ -150,6 +157,12 @@ func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	for _, name := range dirs {
 		types[name] = syscall.S_IFDIR
 	}
+	if d.fsys.stats != nil && d.IsRoot() {
+		if _, ok := types[StatsDir]; ok {
+			d.fsys.shadowed()
+		}
+		types[StatsDir] = syscall.S_IFDIR
+	}
 	names := make([]string, 0, len(types))
 	for name := range types {
 		if len(name) <= 255 && !strings.ContainsRune(name, 0) {
@@ -165,6 +178,9 @@ func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 }
 
 func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	if d.isStats(name) {
+		return nil, nil, 0, syscall.EPERM // adaptfs's own, read-only
+	}
 	ctx = detach(ctx)
 	key, e := d.childKey(name)
 	if e != 0 {
@@ -186,6 +202,9 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 }
 
 func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if d.isStats(name) {
+		return nil, syscall.EPERM // adaptfs's own, read-only
+	}
 	ctx = detach(ctx)
 	key, e := d.childKey(name)
 	if e != 0 {
@@ -206,6 +225,9 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 }
 
 func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	if d.isStats(name) {
+		return syscall.EPERM // adaptfs's own, read-only
+	}
 	ctx = detach(ctx)
 	key, e := d.childKey(name)
 	if e != 0 {
@@ -240,6 +262,9 @@ func (f *FS) isEmptyDir(ctx context.Context, prefix string) (bool, error) {
 }
 
 func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if d.isStats(name) {
+		return syscall.EPERM // adaptfs's own, read-only
+	}
 	ctx = detach(ctx)
 	key, e := d.childKey(name)
 	if e != 0 {
@@ -275,7 +300,13 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeE
 	}
 	np, ok := newParent.(*dirNode)
 	if !ok {
+		if _, stats := newParent.(*statsDirNode); stats {
+			return syscall.EROFS
+		}
 		return syscall.EXDEV
+	}
+	if d.isStats(name) || np.isStats(newName) {
+		return syscall.EPERM
 	}
 	oldKey, e := d.childKey(name)
 	if e != 0 {

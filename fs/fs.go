@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,16 +27,18 @@ const maxKeyLen = 1024
 
 // FS is one mounted bucket (or prefix).
 type FS struct {
-	cfg       Config
-	be        s3backend.Backend
-	area      *stage.Area
-	log       *slog.Logger
-	dirs      *dirCache
-	keyPrefix string // the bucket prefix, only for the key-length limit
-	uid, gid  uint32
-	umask     uint32
-	started   time.Time
-	ctrl      Snapshotter // nil: no controller view
+	cfg        Config
+	be         s3backend.Backend
+	area       *stage.Area
+	log        *slog.Logger
+	dirs       *dirCache
+	keyPrefix  string // the bucket prefix, only for the key-length limit
+	uid, gid   uint32
+	umask      uint32
+	started    time.Time
+	ctrl       Snapshotter // nil: no controller view
+	stats      StatsSource // nil: no StatsDir
+	shadowOnce sync.Once
 }
 
 // Snapshotter is the read-only view of the adaptive controller.

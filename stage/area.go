@@ -375,6 +375,33 @@ func (a *Area) Pending() Pending {
 	return p
 }
 
+// Upload is one staged file that is not yet complete in S3.
+type Upload struct {
+	Key           string `json:"key"`
+	SizeBytes     int64  `json:"size_bytes"`
+	UploadedBytes int64  `json:"uploaded_bytes"` // confirmed by S3 (completed parts)
+	State         string `json:"state"`          // writing, queued, uploading, failed
+	Error         string `json:"error,omitempty"`
+}
+
+// Uploads lists the staged files not yet complete in S3, by key.
+func (a *Area) Uploads() []Upload {
+	var out []Upload
+	for _, f := range a.snapshotFiles() {
+		st := f.Stat()
+		if st.State == Uploaded {
+			continue
+		}
+		u := Upload{Key: st.Key, SizeBytes: st.Size, UploadedBytes: st.UploadedBytes, State: st.State.String()}
+		if st.Err != nil {
+			u.Error = st.Err.Error()
+		}
+		out = append(out, u)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
 // Flush starts every queued upload now (skipping the write-back delay),
 // retries failed ones, and waits until nothing closed is left to upload.
 // It returns an error naming every file whose upload failed.

@@ -1,15 +1,16 @@
 package test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/adaptfs/adaptfs/stats"
 	"github.com/adaptfs/adaptfs/test/harness"
 	"github.com/adaptfs/adaptfs/test/wan"
 )
@@ -47,21 +48,68 @@ type controllerEvent struct {
 	Reason string    `json:"reason"`
 }
 
+// controllerEvents reads the adaptation events from .adaptstats/events
+// (JSON lines).
 func controllerEvents(t *testing.T, mnt string) []controllerEvent {
 	t.Helper()
-	buf := make([]byte, 4<<20)
-	n, err := unix.Getxattr(mnt, "user.adaptfs.controller", buf)
+	b, err := os.ReadFile(filepath.Join(mnt, ".adaptstats", "events"))
 	if err != nil {
-		t.Fatalf("read the controller snapshot: %v", err)
+		t.Fatalf("read .adaptstats/events: %v", err)
 	}
-	var snap struct {
-		Events []controllerEvent `json:"events"`
+	var out []controllerEvent
+	dec := json.NewDecoder(bytes.NewReader(b))
+	for dec.More() {
+		var e controllerEvent
+		if err := dec.Decode(&e); err != nil {
+			t.Fatalf(".adaptstats/events is not JSON lines: %v\n%s", err, b)
+		}
+		out = append(out, e)
 	}
-	if err := json.Unmarshal(buf[:n], &snap); err != nil {
-		t.Fatal(err)
-	}
-	return snap.Events
+	return out
 }
+
+// readStats parses .adaptstats/stats.json.
+func readStats(t *testing.T, mnt string) stats.Doc {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(mnt, ".adaptstats", "stats.json"))
+	if err != nil {
+		t.Fatalf("read .adaptstats/stats.json: %v", err)
+	}
+	var d stats.Doc
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("stats.json: %v\n%s", err, b)
+	}
+	return d
+}
+
+// statsWatch samples stats.json every second until stopped.
+type statsWatch struct {
+	stop chan struct{}
+	done chan struct{}
+	docs []stats.Doc
+}
+
+func watchStats(t *testing.T, mnt string) *statsWatch {
+	w := &statsWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for {
+			b, err := os.ReadFile(filepath.Join(mnt, ".adaptstats", "stats.json"))
+			var d stats.Doc
+			if err == nil && json.Unmarshal(b, &d) == nil {
+				w.docs = append(w.docs, d)
+			}
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	return w
+}
+
+func (w *statsWatch) end() []stats.Doc { close(w.stop); <-w.done; return w.docs }
 
 // TestBandwidthDropAdapts: a bandwidth drop in the middle of a real upload
 // through the emulated link shows up as an adaptation event within 10 s, and
@@ -78,6 +126,7 @@ func TestBandwidthDropAdapts(t *testing.T) {
 	}
 	want, _ := harness.TreeSums(filepath.Dir(src))
 
+	watch := watchStats(t, r.mnt.Dir)
 	cpDone := make(chan error, 1)
 	go func() {
 		out, err := exec.CommandContext(t.Context(), "cp", src, r.path("big.bin")).CombinedOutput()
@@ -124,4 +173,40 @@ func TestBandwidthDropAdapts(t *testing.T) {
 	r.sync(t)
 	got, _ := r.objects(t)
 	requireSame(t, "object after the drop", map[string]harness.Sum{"big.bin": want["big.bin"]}, got)
+
+	// What .adaptstats showed while it ran.
+	docs := watch.end()
+	var rises, listed int
+	var partsDone []int64 // big.bin's bytes confirmed by S3, per sample that lists it
+	for i, d := range docs {
+		if i > 0 && d.Requests.BodyBytes > docs[i-1].Requests.BodyBytes {
+			rises++
+		}
+		for _, u := range d.Uploads {
+			if u.Path == "big.bin" {
+				listed++
+				partsDone = append(partsDone, u.UploadedBytes)
+			}
+		}
+	}
+	if len(partsDone) < 2 || partsDone[len(partsDone)-1] <= partsDone[0] {
+		t.Errorf("big.bin's uploaded bytes in stats.json did not rise: %v", partsDone)
+	}
+	if rises < len(docs)/2 {
+		t.Errorf("request body bytes rose in only %d of %d stats.json samples", rises, len(docs))
+	}
+	if listed == 0 {
+		t.Error("big.bin never appeared in stats.json's uploads while it was uploading")
+	}
+	final := readStats(t, r.mnt.Dir)
+	for _, u := range final.Uploads {
+		t.Errorf("after sync, uploads still lists %+v", u)
+	}
+	if final.Queue.UploadedBytes != got["big.bin"].Size || final.Queue.UploadedFiles != 1 {
+		t.Errorf("stats.json says %d bytes in %d file(s) uploaded, the server has %d in 1",
+			final.Queue.UploadedBytes, final.Queue.UploadedFiles, got["big.bin"].Size)
+	}
+	if final.Network == nil || final.Network.BottleneckBandwidthBps <= 0 {
+		t.Errorf("stats.json has no link estimate after a 400 MiB upload: %+v", final.Network)
+	}
 }

@@ -22,12 +22,19 @@ type wallClock struct{}
 
 func (wallClock) Now() time.Time { return time.Now() }
 
-// sampleBridge hands the S3 client's measurements to the controller.
-type sampleBridge struct{ c *adapt.Controller }
+// sampleBridge hands the S3 client's measurements to the controller, and
+// those of successful bulk requests to the stats histograms (if any).
+type sampleBridge struct {
+	c     *adapt.Controller
+	parts interface{ ObservePart(int64, time.Duration) }
+}
 
 var _ s3backend.Sampler = sampleBridge{}
 
 func (b sampleBridge) Observe(s s3backend.Sample) {
+	if b.parts != nil && s.Err == nil && (s.Op == s3backend.OpPart || s.Op == s3backend.OpPut) {
+		b.parts.ObservePart(s.Bytes, s.End.Sub(s.Start))
+	}
 	b.c.Observe(adapt.RequestSample{
 		Bulk:  s.Op == s3backend.OpPart || s.Op == s3backend.OpPut,
 		Bytes: s.Bytes,

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -20,6 +22,7 @@ Usage:
   adaptfs sync MOUNTPOINT                            wait until every closed file is in S3
   adaptfs unmount [--no-wait] MOUNTPOINT             wait for uploads, then unmount
   adaptfs probe [flags] BUCKET[/PREFIX]              measure the link, save the start profile
+  adaptfs stats [--watch] [--json] MOUNTPOINT        what the mount measures and decides
   adaptfs version                                    print the version
   mount.adaptfs BUCKET[/PREFIX] DIR [-sfnv] [-o OPTS] mount(8) helper (fstab; see mount.adaptfs --help)
 
@@ -49,6 +52,10 @@ func run(ctx context.Context, args []string) int {
 		err = cmdUnmount(ctx, args[1:])
 	case "probe":
 		err = cmdProbe(ctx, args[1:])
+	case "stats":
+		sctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		err = cmdStats(sctx, args[1:])
+		stop()
 	case "version", "--version":
 		fmt.Println("adaptfs", version)
 	case "help", "-h", "--help":

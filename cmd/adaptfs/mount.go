@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -30,6 +31,7 @@ import (
 	"github.com/adaptfs/adaptfs/fs"
 	"github.com/adaptfs/adaptfs/s3backend"
 	"github.com/adaptfs/adaptfs/stage"
+	"github.com/adaptfs/adaptfs/stats"
 )
 
 const defaultConfigFile = "/etc/adaptfs/adaptfs.toml"
@@ -43,6 +45,8 @@ type mountArgs struct {
 	spec       string // BUCKET[/PREFIX]
 	mountpoint string
 	foreground bool
+	// metricsAddr, if set, serves Prometheus metrics at /metrics.
+	metricsAddr string
 }
 
 // commonFlags are the flags of every command that talks to a bucket.
@@ -158,6 +162,7 @@ func parseMount(args []string) (mountArgs, error) {
 	fl.BoolVar(&ma.foreground, "foreground", false, "stay in the foreground (systemd Type=simple, containers)")
 	fl.BoolVar(&ma.foreground, "f", false, "same as --foreground")
 	fl.BoolVar(&cf.allowNonEmpty, "allow-nonempty", false, "mount over a non-empty directory")
+	fl.StringVar(&ma.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464)")
 	pos, err := parseArgs(fl, args, 2, "BUCKET[/PREFIX] MOUNTPOINT", func() { printMountHelp(fl) })
 	if err != nil {
 		return ma, err
@@ -388,7 +393,8 @@ func serve(ctx context.Context, ma mountArgs) error {
 	}
 	ctrl := adapt.NewController(cfg.Adapt, wallClock{}, loadProfile(cfg.StagingDir, log),
 		adapt.WithMemoryBudget(int64(cfg.MaxStagingMemoryMB)<<20))
-	be, err := s3backend.New(ctx, cfg.S3, sampleBridge{ctrl}, log)
+	col := stats.New() // its sources are set once the staging area exists
+	be, err := s3backend.New(ctx, cfg.S3, sampleBridge{c: ctrl, parts: col}, log)
 	if err != nil {
 		return err
 	}
@@ -416,6 +422,22 @@ func serve(ctx context.Context, ma mountArgs) error {
 		return err
 	}
 	fsys.SetController(ctrl)
+	col.SetSources(stats.Sources{
+		Queue: area.Pending, Uploads: area.Uploads, Controller: ctrl.Snapshot,
+		Config: cfg.TOML, StagingDir: cfg.StagingDir,
+		MemoryBudgetBytes: int64(cfg.MaxStagingMemoryMB) << 20, Started: time.Now(),
+	})
+	fsys.SetStats(col)
+	if ma.metricsAddr != "" {
+		ln, err := net.Listen("tcp", ma.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr %s: %w", ma.metricsAddr, err)
+		}
+		srv := &http.Server{Handler: col.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		log.Info("serving metrics", "addr", ln.Addr().String(), "path", "/metrics")
+	}
 	opts := fsys.Options()
 	opts.MountOptions = fuse.MountOptions{
 		FsName:        "adaptfs:" + ma.spec,

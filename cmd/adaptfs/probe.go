@@ -47,7 +47,7 @@ func cmdProbe(ctx context.Context, args []string) error {
 		return fmt.Errorf("staging_dir %s: %w", cfg.StagingDir, err)
 	}
 	ctrl := adapt.NewController(cfg.Adapt, wallClock{}, loadProfile(cfg.StagingDir, log), adapt.WithMemoryBudget(int64(cfg.MaxStagingMemoryMB)<<20))
-	be, err := s3backend.New(ctx, cfg.S3, sampleBridge{ctrl}, log)
+	be, err := s3backend.New(ctx, cfg.S3, sampleBridge{c: ctrl}, log)
 	if err != nil {
 		return err
 	}
