@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -198,5 +199,29 @@ func TestStatsWatch(t *testing.T) {
 	}
 	if !strings.Contains(second, "rate ") {
 		t.Errorf("no rate sparkline after a few refreshes:\n%s", second)
+	}
+}
+
+// TestMetricsAddr: --metrics-addr serves the same metrics over HTTP.
+func TestMetricsAddr(t *testing.T) {
+	addr := closedPort(t)
+	r := newRig(t, "", "--metrics-addr", addr)
+	if err := os.WriteFile(r.path("m.bin"), bytes.Repeat([]byte{1}, 6<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.sync(t)
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	f := families["adaptfs_uploaded_bytes_total"]
+	if f == nil || f.Metric[0].Counter.GetValue() != 6<<20 {
+		t.Fatalf("/metrics: adaptfs_uploaded_bytes_total = %v, want %d", f, 6<<20)
 	}
 }
