@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"golang.org/x/sys/unix"
 
 	"github.com/adaptfs/adaptfs/test/harness"
 )
@@ -223,5 +224,32 @@ func TestMetricsAddr(t *testing.T) {
 	f := families["adaptfs_uploaded_bytes_total"]
 	if f == nil || f.Metric[0].Counter.GetValue() != 6<<20 {
 		t.Fatalf("/metrics: adaptfs_uploaded_bytes_total = %v, want %d", f, 6<<20)
+	}
+}
+
+// TestFileStateXattr: user.adaptfs.state says where one file is.
+func TestFileStateXattr(t *testing.T) {
+	r := newRig(t, "", "-o", "write_back_delay=10m")
+	p := r.path("f.txt")
+	if err := os.WriteFile(p, []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	state := func() string {
+		buf := make([]byte, 256)
+		n, err := unix.Getxattr(p, "user.adaptfs.state", buf)
+		if err != nil {
+			t.Fatalf("getxattr user.adaptfs.state: %v", err)
+		}
+		return string(buf[:n])
+	}
+	if s := state(); s != "staged" {
+		t.Errorf("before the upload: %q, want staged", s)
+	}
+	if up := readStats(t, r.mnt.Dir).Uploads; len(up) != 1 || up[0].Path != "f.txt" || up[0].State != "queued" {
+		t.Errorf("stats.json uploads before the upload: %+v", up)
+	}
+	r.sync(t)
+	if s := state(); s != "uploaded" {
+		t.Errorf("after sync: %q, want uploaded", s)
 	}
 }
