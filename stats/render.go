@@ -23,7 +23,7 @@ func writeSummary(w io.Writer, d Doc) {
 			mbit(n.BottleneckBandwidthBps), mbit(n.GoodputBps), 1000*n.SmoothedRTTSeconds, 1000*n.PropagationRTTSeconds,
 			100*n.RTTInflation, 100*n.ErrorRate)
 	} else {
-		fmt.Fprintf(w, "link        not measured yet (no upload so far)\n")
+		fmt.Fprintf(w, "link        not measured yet (the controller has no samples)\n")
 	}
 	mode := "adaptive"
 	if !d.Params.Adaptive {
@@ -52,7 +52,7 @@ func writeSummary(w io.Writer, d Doc) {
 func writeNetwork(w io.Writer, d Doc) {
 	n := d.Network
 	if n == nil {
-		fmt.Fprintln(w, "not measured yet (no upload so far)")
+		fmt.Fprintln(w, "not measured yet (the controller has no samples)")
 		return
 	}
 	kv := [][2]string{
