@@ -7,7 +7,7 @@ SBINDIR           ?= /sbin
 VERSITYGW_VERSION := v1.8.0
 VERSITYGW_PKG     := github.com/versity/versitygw/cmd/versitygw
 
-.PHONY: help build deps demo test bench bench-smoke vet clean install uninstall
+.PHONY: help build deps demo test reftest bench bench-smoke vet clean install uninstall
 
 help:
 	@echo "make build         bin/adaptfs"
@@ -15,6 +15,7 @@ help:
 	@echo "make deps          check (as root: install) fuse3, rsync, tar"
 	@echo "make demo          mount a local bucket and copy a data set in"
 	@echo "make test          all tests, end to end included"
+	@echo "make reftest       the model-based test for 20 minutes (ADAPTFS_REFTEST_SECONDS, ADAPTFS_REFTEST_SEED)"
 	@echo "make bench         all benchmarks: loopback copy vs the SDK, every emulated-link scenario (long)"
 	@echo "make bench-smoke   one 30 s scenario, one run (CI runs it inside make test)"
 	@echo "make vet           gofmt check + go vet"
@@ -58,6 +59,13 @@ demo: deps build bin/versitygw
 # must not share the two cores with the end-to-end copies.
 test: deps build bin/versitygw
 	$(GO) test ./... -p 1 -count=1 -timeout 40m
+
+# The model-based test (test/reftest_test.go) for a long time. Environment:
+# ADAPTFS_REFTEST_SECONDS (default 1200), ADAPTFS_REFTEST_SEED (default random,
+# printed). ADAPTFS_REFTEST=1 runs a bounded number of sequences instead.
+ADAPTFS_REFTEST_SECONDS ?= 1200
+reftest: deps build bin/versitygw
+	ADAPTFS_REFTEST_SECONDS=$(ADAPTFS_REFTEST_SECONDS) $(GO) test ./test/ -run 'TestReference$$' -count=1 -v -timeout $$(( $(ADAPTFS_REFTEST_SECONDS) + 900 ))s
 
 bench: deps build bin/versitygw
 	$(GO) test ./test/ -run XXX -bench . -benchtime 1x -timeout 600m

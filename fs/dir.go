@@ -284,7 +284,7 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if err := f.be.Delete(ctx, key+"/"); err != nil {
 		return errno(err)
 	}
-	f.dirs.remove(key)
+	f.dirs.removeDir(key)
 	f.dirs.invalidate(key + "/")
 	return 0
 }
@@ -340,13 +340,19 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeE
 // renameFile: a staged file is retargeted (no request); an uploaded object
 // is copied server-side and deleted.
 func (f *FS) renameFile(ctx context.Context, oldKey, newKey string) syscall.Errno {
+	if f.area.Get(oldKey) != nil {
+		// The staged file shadows an older newKey until uploaded. Recorded
+		// before the retarget: an upload finishing right after it records
+		// newKey (Uploaded) later, and that record must win, or newKey is
+		// hidden once the staged copy is dropped.
+		f.dirs.remove(newKey)
+	}
 	if f.area.Rename(oldKey, newKey) {
 		// An older version of oldKey may exist in the bucket.
 		if err := f.be.Delete(ctx, oldKey); err != nil {
 			return errno(err)
 		}
 		f.dirs.remove(oldKey)
-		f.dirs.remove(newKey) // the staged file shadows it until uploaded
 		return 0
 	}
 	f.area.Remove(newKey) // a staged target is replaced
@@ -429,7 +435,7 @@ func (f *FS) renameDir(ctx context.Context, oldKey, newKey string) syscall.Errno
 	f.be.Delete(ctx, oldP)
 	f.dirs.invalidate(oldP)
 	f.dirs.invalidate(newP)
-	f.dirs.remove(oldKey)
+	f.dirs.removeDir(oldKey)
 	f.dirs.putDir(newKey)
 	f.dirs.invalidate(newP)
 	return 0

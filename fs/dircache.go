@@ -22,6 +22,7 @@ type change struct {
 	at      time.Time
 	entry   *dirEntry // nil: the name was removed
 	removed bool
+	dirGone bool // removed was a directory (rmdir, rename): it hides a listed directory too
 }
 
 // listing is the cached content of one directory.
@@ -109,7 +110,7 @@ func sameObject(a, b s3backend.ObjectInfo) bool {
 // _resolve returns what name is in l; called with l.mu held.
 func _resolve(l *listing, name string) (dirEntry, bool) {
 	e := l.entries[name]
-	if ch, ok := l.changes[name]; ok && (e == nil || !e.isDir) {
+	if ch, ok := l.changes[name]; ok && (e == nil || !e.isDir || ch.dirGone) {
 		if ch.removed {
 			return dirEntry{}, false
 		}
@@ -202,6 +203,16 @@ func (c *dirCache) putParents(dir string) {
 func (c *dirCache) remove(key string) {
 	dir, name := splitKey(key)
 	c.record(dir, name, nil)
+}
+
+// removeDir records that the directory key is gone (rmdir, rename): unlike
+// remove, this also hides the directory in a listing cached before.
+func (c *dirCache) removeDir(key string) {
+	dir, name := splitKey(key)
+	l := c.listingFor(dir)
+	l.mu.Lock()
+	l.changes[name] = change{at: time.Now(), removed: true, dirGone: true}
+	l.mu.Unlock()
 }
 
 // setMeta stores metadata learned by HEAD or changed by setattr.

@@ -42,8 +42,8 @@ func (a *Area) Recover(ctx context.Context) (RecoveryReport, error) {
 			continue
 		}
 		id, ok := strings.CutSuffix(name, ".json")
-		if !ok || e.IsDir() {
-			continue
+		if !ok || e.IsDir() || !isStagedID(id) {
+			continue // not a manifest (the daemon keeps link-profile.json here too)
 		}
 		path := filepath.Join(a.dir, name)
 		m, err := readManifest(path)
@@ -157,6 +157,20 @@ func (a *Area) resume(id string, m manifest) error {
 	f._schedule()
 	f.mu.Unlock()
 	return nil
+}
+
+// isStagedID reports whether id has the form newID gives staged files (16
+// lower-case hex digits).
+func isStagedID(id string) bool {
+	if len(id) != 16 {
+		return false
+	}
+	for _, c := range id {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func (a *Area) moveAside(sub, id string) {

@@ -96,14 +96,21 @@ func objectSum(ctx context.Context, client *s3.Client, bucket, key string) (Sum,
 	return Sum{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
+// StatsDirName is the mount root's generated stats directory, which
+// TreeSums leaves out.
+const StatsDirName = ".adaptstats"
+
 // TreeSums hashes every regular file under dir; keys are slash-separated
 // paths relative to dir. Directories, symlinks and special files are left
-// out.
+// out, and so is dir/.adaptstats.
 func TreeSums(dir string) (map[string]Sum, error) {
 	var paths []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if d.IsDir() && path == filepath.Join(dir, StatsDirName) {
+			return fs.SkipDir // a mount's generated stats, not data
 		}
 		if d.Type().IsRegular() {
 			paths = append(paths, path)
