@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/adaptfs/adaptfs/adapt"
 	"github.com/adaptfs/adaptfs/stats"
 	"github.com/adaptfs/adaptfs/test/harness"
 	"github.com/adaptfs/adaptfs/test/wan"
@@ -38,28 +39,18 @@ func newWANRig(t *testing.T, lc wan.Config, extra ...string) (*rig, *wan.Link) {
 	return r, link
 }
 
-// controllerEvent is the part of an adaptation event the test reads.
-type controllerEvent struct {
-	Seq    uint64    `json:"seq"`
-	At     time.Time `json:"at"`
-	Param  string    `json:"param"`
-	Old    float64   `json:"old"`
-	New    float64   `json:"new"`
-	Reason string    `json:"reason"`
-}
-
 // controllerEvents reads the adaptation events from .adaptstats/events
 // (JSON lines).
-func controllerEvents(t *testing.T, mnt string) []controllerEvent {
+func controllerEvents(t *testing.T, mnt string) []adapt.Event {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(mnt, ".adaptstats", "events"))
 	if err != nil {
 		t.Fatalf("read .adaptstats/events: %v", err)
 	}
-	var out []controllerEvent
+	var out []adapt.Event
 	dec := json.NewDecoder(bytes.NewReader(b))
 	for dec.More() {
-		var e controllerEvent
+		var e adapt.Event
 		if err := dec.Decode(&e); err != nil {
 			t.Fatalf(".adaptstats/events is not JSON lines: %v\n%s", err, b)
 		}
@@ -145,7 +136,7 @@ func TestBandwidthDropAdapts(t *testing.T) {
 	if err := link.Set(wan.Config{RateMbit: 10, RTTms: 20}); err != nil {
 		t.Fatal(err)
 	}
-	var reacted *controllerEvent
+	var reacted *adapt.Event
 	for time.Since(drop) < 12*time.Second && reacted == nil {
 		time.Sleep(500 * time.Millisecond)
 		for _, e := range controllerEvents(t, r.mnt.Dir) {
