@@ -31,6 +31,9 @@ func (s State) String() string {
 	return [...]string{"writing", "queued", "uploading", "uploaded", "failed"}[s]
 }
 
+// dropWaitLimit bounds how long a drop waits for a Complete in flight.
+const dropWaitLimit = 2 * time.Minute
+
 // closedGrace is how long a file whose close (flush) was seen but whose
 // last handle is still open counts as pending for sync: release reaches us
 // asynchronously after close(2) returns.
@@ -425,12 +428,23 @@ func (f *File) retarget(key string) {
 func (f *File) drop() {
 	f.mu.Lock()
 	f.dropped = true
+	j := f.job
 	f._cancelUpload()
 	if f.stream != nil {
 		f._abandonStream()
 	}
-	handles := f.handles
+	handles, key := f.handles, f.key
 	f.mu.Unlock()
+	if j != nil && j.completing.Load() {
+		// The object may be created by the Complete already sent: wait for
+		// its answer, so that what the caller does next (DeleteObject of an
+		// unlink, the upload of a replacement) comes after it.
+		select {
+		case <-j.done:
+		case <-time.After(dropWaitLimit):
+			f.area.log.Warn("an upload's Complete did not answer; the object may reappear", "key", key)
+		}
+	}
 	os.Remove(f.manifestPath())
 	if handles == 0 {
 		f.discardFiles()

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/adaptfs/adaptfs/s3backend"
@@ -45,6 +46,10 @@ type job struct {
 	kickOnce sync.Once
 	done     chan struct{} // closed when the job ends
 	err      error         // set before done closes
+	// completing is set once CompleteMultipartUpload is sent: from then on
+	// the object may appear whatever the client does, so a drop waits for
+	// the answer instead of cancelling (an unlink must come after it).
+	completing atomic.Bool
 }
 
 func (j *job) start() { j.kickOnce.Do(func() { close(j.kick) }) }
@@ -394,7 +399,8 @@ func (f *File) uploadOnce(j *job) (string, error) {
 	if err := f.area.acquire(j.ctx); err != nil {
 		return "", err
 	}
-	etag, err := f.area.be.CompleteMultipart(j.ctx, s.key, s.uploadID, parts)
+	j.completing.Store(true)
+	etag, err := f.area.be.CompleteMultipart(context.WithoutCancel(j.ctx), s.key, s.uploadID, parts)
 	f.area.release()
 	if err != nil {
 		f.mu.Lock()
