@@ -183,9 +183,11 @@ func TestSIGTERMWaitsForUploads(t *testing.T) {
 		t.Errorf("multipart uploads left: %v", ups)
 	}
 
-	// Two signals: stop waiting, keep the staged data.
+	// Two signals: stop waiting, keep the staged data. The file is written
+	// back to front, so nothing streams while it is written and the whole
+	// upload is still ahead when the signals come.
 	r.mnt = r.mount(t, "-o", "write_back_delay=10m")
-	run(t, "cp", src, r.path("two.bin"))
+	writeBackwards(t, src, r.path("two.bin"))
 	pid = r.mnt.PID()
 	syscall.Kill(pid, syscall.SIGTERM)
 	time.Sleep(50 * time.Millisecond)
@@ -368,5 +370,29 @@ func TestNotifyReady(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("adaptfs mount --foreground still running 30 s after unmount")
+	}
+}
+
+// writeBackwards copies src to dst in 4 MiB pieces from the end to the
+// start.
+func writeBackwards(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const piece = 4 << 20
+	for end := len(data); end > 0; end -= piece {
+		off := max(0, end-piece)
+		if _, err := f.WriteAt(data[off:end], int64(off)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
