@@ -109,7 +109,10 @@ func (f *File) _cutParts(final bool) {
 	if f.noStream {
 		return
 	}
-	if final {
+	// Entering the final cut: make the staging file whole and reload what
+	// was never written in order. Later final cuts (one per finished part)
+	// find that done: nothing is written after close.
+	if final && (f.stream == nil || !f.stream.final) {
 		if err := f._persistAll(); err != nil {
 			f.area.log.Error("staging file incomplete", "key", f.key, "err", err)
 		}
