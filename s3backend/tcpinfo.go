@@ -23,6 +23,9 @@ type TCPInfo struct {
 	Cwnd            uint32 // segments
 }
 
+// notSentLowat bounds the unsent bytes queued in a connection's socket.
+const notSentLowat = 256 << 10
+
 // connSet tracks the open TCP connections of the HTTP transport.
 type connSet struct {
 	mu    sync.Mutex
@@ -55,8 +58,18 @@ func (s *connSet) wrapDial(dial func(ctx context.Context, network, addr string) 
 		if err != nil {
 			return nil, err
 		}
-		if _, ok := c.(*net.TCPConn); !ok {
+		tcp, ok := c.(*net.TCPConn)
+		if !ok {
 			return c, nil
+		}
+		// Keep little unsent data queued in the socket: otherwise a part's
+		// "body written" moment comes while megabytes still wait in the
+		// send buffer, and their drain time counts as response wait,
+		// inflating the per-request overhead the part size is sized from.
+		if raw, err := tcp.SyscallConn(); err == nil {
+			raw.Control(func(fd uintptr) {
+				_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, notSentLowat)
+			})
 		}
 		tc := &trackedConn{Conn: c, id: s.next.Add(1), set: s}
 		s.mu.Lock()

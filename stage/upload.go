@@ -32,6 +32,8 @@ type stream struct {
 	sealed    int64 // bytes cut into parts
 	final     bool  // cut after close: the last part may be short
 	nextPart  int32
+	tailSize  int64 // part size of a closed file's last parts, 0 until planned
+	tailConc  int   // the concurrency the tail was planned for
 	inFlight  int
 	parts     []s3backend.CompletedPart
 	err       error // first error of the stream
@@ -153,7 +155,6 @@ func (f *File) _cutParts(final bool) {
 			if avail <= 0 {
 				return
 			}
-			size = min(size, avail)
 		} else if avail < size {
 			return
 		}
@@ -162,6 +163,18 @@ func (f *File) _cutParts(final bool) {
 			f.stream.final = final
 		}
 		s := f.stream
+		if final {
+			// The tail is planned once per concurrency: recomputed at
+			// every cut, the even split would shrink geometrically.
+			if s.tailSize == 0 || s.tailConc != p.Concurrency {
+				s.tailSize = tailPartSize(avail, size, p.Concurrency, MaxParts-int(s.nextPart))
+				s.tailConc = p.Concurrency
+			}
+			if s.tailSize > 0 {
+				size = min(size, s.tailSize)
+			}
+			size = min(size, avail)
+		}
 		if int64(s.inFlight) >= limit {
 			// Cut more when a part finishes: a part's size is fixed when it
 			// is cut, so cutting late lets it follow the controller.
