@@ -306,10 +306,21 @@ func (c *Controller) ObserveTCP(s TCPSample) {
 
 // RecordEvent adds an event from outside the controller (a LevelPolicy's
 // level change) to the audit trail. Seq is assigned here.
-func (c *Controller) RecordEvent(e Event) {
+func (c *Controller) RecordEvent(e Event) uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.appendEvent(e)
+	return c.appendEvent(e)
+}
+
+// MeasureEvent fills in the measured gain of event seq (recorded with
+// RecordEvent), if it is still kept.
+func (c *Controller) MeasureEvent(seq uint64, gain float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.event(seq); e != nil {
+		g := finite(gain)
+		e.MeasuredGain = &g
+	}
 }
 
 // Tick refreshes the estimates and, when adaptive, considers a decision. The

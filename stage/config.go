@@ -19,6 +19,14 @@ type Config struct {
 	// starts, so that rsync's write-then-rename and a quick chmod/touch after
 	// close cost no extra request. fsync and `adaptfs sync` skip the wait.
 	WriteBackDelay time.Duration `toml:"write_back_delay"`
+	// Compression: "auto" (compress what compresses, at the level the
+	// controller picks), "off", or a fixed level: "zstd-fast", "zstd",
+	// "zstd-high", "zstd-max".
+	Compression string `toml:"compression"`
+	// CompressionRules override Compression by path, first match wins:
+	// "media/*.mp4=off", "logs/=zstd-high" (DIR/GLOB=MODE; the glob is
+	// matched against the base name of keys under DIR).
+	CompressionRules []string `toml:"compression_rules"`
 	// OtherMemory is the part of max_staging_memory_mb that buffers outside
 	// the staging area take (the FUSE layer's request buffers): part
 	// buffers get the rest, at least minPoolMemory.
@@ -39,6 +47,7 @@ func DefaultConfig() Config {
 		MaxStagingMemoryMB: 256,
 		StageAheadChunks:   3,
 		WriteBackDelay:     500 * time.Millisecond,
+		Compression:        CompressAuto,
 	}
 }
 
@@ -53,6 +62,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("stage_ahead_chunks: must be within 1..64, got %d", c.StageAheadChunks)
 	case c.WriteBackDelay < 0 || c.WriteBackDelay > time.Hour:
 		return fmt.Errorf("write_back_delay: must be within 0..1h, got %s", c.WriteBackDelay)
+	}
+	if err := checkCompressionMode(c.Compression); err != nil {
+		return fmt.Errorf("compression: %w", err)
+	}
+	for i, r := range c.CompressionRules {
+		if _, err := parseCompressionRule(r); err != nil {
+			return fmt.Errorf("compression_rules: item %d: %w", i+1, err)
+		}
 	}
 	return nil
 }

@@ -144,6 +144,8 @@ func supported(t reflect.Type) bool {
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
 		reflect.Float32, reflect.Float64:
 		return true
+	case reflect.Slice:
+		return t.Elem().Kind() == reflect.String
 	}
 	return false
 }
@@ -239,6 +241,16 @@ func setString(v reflect.Value, s string) error {
 	switch v.Kind() {
 	case reflect.String:
 		v.SetString(s)
+	case reflect.Slice:
+		// A list in an option: items separated by ";" (commas separate
+		// the options themselves).
+		var items []string
+		for it := range strings.SplitSeq(s, ";") {
+			if it = strings.TrimSpace(it); it != "" {
+				items = append(items, it)
+			}
+		}
+		v.Set(reflect.ValueOf(items))
 	case reflect.Bool:
 		switch strings.ToLower(s) {
 		case "true", "yes", "1":
@@ -479,6 +491,20 @@ func setTOML(v reflect.Value, val any) error {
 			return wrongType("a string", val)
 		}
 		v.SetString(s)
+	case reflect.Slice:
+		arr, ok := val.([]any)
+		if !ok {
+			return wrongType("an array of strings", val)
+		}
+		items := make([]string, 0, len(arr))
+		for i, it := range arr {
+			s, ok := it.(string)
+			if !ok {
+				return fmt.Errorf("item %d: %w", i+1, wrongType("a string", it))
+			}
+			items = append(items, s)
+		}
+		v.Set(reflect.ValueOf(items))
 	case reflect.Bool:
 		b, ok := val.(bool)
 		if !ok {
