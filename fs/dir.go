@@ -114,7 +114,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 			return nil, errno(err)
 		}
 	}
-	f.fillFile(&out.Attr, info.Size, info.Meta, info.LastModified)
+	f.fillFile(&out.Attr, objSize(info), info.Meta, info.LastModified)
 	return d.child(ctx, name, false), 0
 }
 

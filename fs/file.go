@@ -14,6 +14,7 @@ import (
 
 	"github.com/adaptfs/adaptfs/s3backend"
 	"github.com/adaptfs/adaptfs/stage"
+	"github.com/adaptfs/adaptfs/zseek"
 )
 
 // fileNode is a regular file: staged (being written or uploaded) or an
@@ -57,8 +58,38 @@ func (f *FS) object(ctx context.Context, key string) (s3backend.ObjectInfo, erro
 	if err != nil {
 		return info, err
 	}
+	if info.Meta.Compressed() && info.Meta.RawSize < 0 {
+		// Uploaded before its size was known: the seek table has it.
+		r, err := zseek.NewReader(ctx, f.fetcher(key), info.Size)
+		if err != nil {
+			return info, fmt.Errorf("%s: seek table: %w", key, err)
+		}
+		info.Meta.RawSize = r.RawSize()
+	}
 	f.dirs.setMeta(key, info)
 	return info, nil
+}
+
+// objSize is the size a reader of the object sees (decoded, if compressed).
+func objSize(info s3backend.ObjectInfo) int64 {
+	n, _ := info.LogicalSize()
+	return max(n, 0)
+}
+
+// fetcher reads exact byte ranges of key's stored bytes.
+func (f *FS) fetcher(key string) zseek.FetchFunc {
+	return func(ctx context.Context, off, n int64) ([]byte, error) {
+		r, err := f.be.Get(ctx, key, off, n)
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, fmt.Errorf("read %s at %d: %w", key, off, err)
+		}
+		return buf, nil
+	}
 }
 
 func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -82,7 +113,7 @@ func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 	if err != nil {
 		return errno(err)
 	}
-	f.fillFile(&out.Attr, info.Size, info.Meta, info.LastModified)
+	f.fillFile(&out.Attr, objSize(info), info.Meta, info.LastModified)
 	return 0
 }
 
@@ -132,7 +163,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.Set
 	meta := info.Meta
 	applySetattr(&meta, in)
 	if !metaChanged(info.Meta, meta) {
-		f.fillFile(&out.Attr, info.Size, meta, info.LastModified)
+		f.fillFile(&out.Attr, objSize(info), meta, info.LastModified)
 		return 0
 	}
 	if err := f.be.Copy(ctx, key, key, &meta); err != nil {
@@ -141,7 +172,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.Set
 	}
 	info.Meta = meta
 	f.dirs.setMeta(key, info)
-	f.fillFile(&out.Attr, info.Size, meta, info.LastModified)
+	f.fillFile(&out.Attr, objSize(info), meta, info.LastModified)
 	return 0
 }
 
@@ -182,11 +213,20 @@ func (f *FS) stageForUpdate(ctx context.Context, key string, trunc bool) (*stage
 		return nil, err
 	}
 	meta := info.Meta
+	// The staged copy is raw bytes; how it is stored is decided anew.
+	meta.ContentEncoding, meta.Format, meta.RawSize = "", "", 0
 	if trunc {
 		meta.Mtime = time.Now()
 		return f.area.Create(key, meta)
 	}
 	return f.area.Adopt(ctx, key, meta, func(ctx context.Context, w *os.File) (int64, error) {
+		if info.Meta.Compressed() {
+			zr, err := zseek.NewReader(ctx, f.fetcher(key), info.Size)
+			if err != nil {
+				return 0, fmt.Errorf("%s: %w", key, err)
+			}
+			return io.Copy(w, io.NewSectionReader(readerAtCtx{ctx, zr}, 0, zr.RawSize()))
+		}
 		r, err := f.be.Get(ctx, key, 0, -1)
 		if err != nil {
 			return 0, err
@@ -225,6 +265,14 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	info, err := f.object(ctx, key)
 	if err != nil {
 		return nil, 0, errno(err)
+	}
+	if info.Meta.Compressed() {
+		zr, err := zseek.NewReader(ctx, f.fetcher(key), info.Size)
+		if err != nil {
+			f.log.Error("compressed object unreadable", "key", key, "err", err)
+			return nil, 0, syscall.EIO
+		}
+		return &objectHandle{r: &zstdReader{zr: zr}}, 0, 0
 	}
 	return newObjectHandle(f, key, info.Size), 0, 0
 }

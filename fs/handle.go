@@ -10,6 +10,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/adaptfs/adaptfs/stage"
+	"github.com/adaptfs/adaptfs/zseek"
 )
 
 // stagedHandle is an open file whose bytes are in the staging area.
@@ -68,8 +69,32 @@ func (h *stagedHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 
 // objectHandle reads an uploaded object with ranged GETs.
 type objectHandle struct {
-	r *objectReader
+	r rangeReader
 }
+
+// rangeReader reads an object's (decoded) bytes at offsets.
+type rangeReader interface {
+	ReadAt(ctx context.Context, p []byte, off int64) (int, error)
+	Close()
+}
+
+// zstdReader reads a compressed object through its seek table: only the
+// frames a read touches are fetched.
+type zstdReader struct{ zr *zseek.Reader }
+
+func (r *zstdReader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	return r.zr.ReadAt(ctx, p, off)
+}
+
+func (r *zstdReader) Close() {}
+
+// readerAtCtx is an io.ReaderAt over a zseek.Reader with a fixed context.
+type readerAtCtx struct {
+	ctx context.Context
+	zr  *zseek.Reader
+}
+
+func (r readerAtCtx) ReadAt(p []byte, off int64) (int, error) { return r.zr.ReadAt(r.ctx, p, off) }
 
 var (
 	_ = (gofs.FileReader)((*objectHandle)(nil))

@@ -32,6 +32,13 @@ type ObjectMeta struct {
 	UID, GID        uint32
 	HasOwner        bool   // UID/GID are set
 	ContentEncoding string // e.g. "zstd"; "" for none
+	// RawSize and Format describe an object stored compressed
+	// (ContentEncoding "zstd"): its size once decoded, and the layout
+	// ("zstd-seekable": independent frames and a seek table). RawSize is
+	// -1 when only the seek table knows it (the upload started before
+	// the file was closed).
+	RawSize int64
+	Format  string
 	// Extra holds any other user metadata (lower-case keys, no prefix).
 	Extra map[string]string
 }
@@ -43,6 +50,26 @@ type ObjectInfo struct {
 	ETag         string
 	LastModified time.Time
 	Meta         ObjectMeta // filled by Head; empty from List
+}
+
+// Compressed reports whether the object is stored in adaptfs's compressed
+// format, which the file system decodes on read.
+func (m ObjectMeta) Compressed() bool {
+	return m.ContentEncoding == "zstd" && m.Format == FormatZstdSeekable
+}
+
+// FormatZstdSeekable is the zstd seekable format (independent frames and a
+// seek table in a skippable frame).
+const FormatZstdSeekable = "zstd-seekable"
+
+// LogicalSize is the size a reader of the file sees: the raw size of a
+// compressed object, else the stored size. ok is false for a compressed
+// object whose raw size only its seek table holds.
+func (o ObjectInfo) LogicalSize() (size int64, ok bool) {
+	if o.Meta.Compressed() {
+		return o.Meta.RawSize, o.Meta.RawSize >= 0
+	}
+	return o.Size, true
 }
 
 // Entry is one item of a delimited listing: an object or a common prefix.

@@ -13,6 +13,9 @@ const (
 	metaMode  = "mode"
 	metaUID   = "uid"
 	metaGID   = "gid"
+	// Ours, for compressed objects.
+	metaRawSize = "adaptfs-raw-size"
+	metaFormat  = "adaptfs-format"
 )
 
 // s3Metadata returns the user metadata map for m (nil if there is none).
@@ -36,6 +39,12 @@ func (m ObjectMeta) s3Metadata() map[string]string {
 		md[metaUID] = strconv.FormatUint(uint64(m.UID), 10)
 		md[metaGID] = strconv.FormatUint(uint64(m.GID), 10)
 	}
+	if m.Format != "" {
+		md[metaFormat] = m.Format
+		if m.RawSize >= 0 { // unknown when the upload started before close
+			md[metaRawSize] = strconv.FormatInt(m.RawSize, 10)
+		}
+	}
 	if len(md) == 0 {
 		return nil
 	}
@@ -44,7 +53,7 @@ func (m ObjectMeta) s3Metadata() map[string]string {
 
 func isReservedMetaKey(k string) bool {
 	switch k {
-	case metaMtime, metaMode, metaUID, metaGID:
+	case metaMtime, metaMode, metaUID, metaGID, metaRawSize, metaFormat:
 		return true
 	}
 	return false
@@ -55,6 +64,7 @@ func isReservedMetaKey(k string) bool {
 // bad mtime must not make a file unreadable.
 func metaFromS3(md map[string]string, contentEncoding string) ObjectMeta {
 	m := ObjectMeta{ContentEncoding: contentEncoding}
+	hasRaw := false
 	for k, v := range md {
 		k = strings.ToLower(k)
 		switch k {
@@ -74,12 +84,21 @@ func metaFromS3(md map[string]string, contentEncoding string) ObjectMeta {
 			if n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32); err == nil {
 				m.GID, m.HasOwner = uint32(n), true
 			}
+		case metaFormat:
+			m.Format = v
+		case metaRawSize:
+			if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n >= 0 {
+				m.RawSize, hasRaw = n, true
+			}
 		default:
 			if m.Extra == nil {
 				m.Extra = make(map[string]string)
 			}
 			m.Extra[k] = v
 		}
+	}
+	if m.Format != "" && !hasRaw {
+		m.RawSize = -1 // in the seek table only
 	}
 	return m
 }

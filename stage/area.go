@@ -44,6 +44,7 @@ type Area struct {
 	params ParamSource
 	lim    *s3backend.Limiter
 	mem    *memPool
+	z      *compressor
 	log    *slog.Logger
 	obs    Observer
 
@@ -58,6 +59,10 @@ type Area struct {
 
 	uploadedBytes atomic.Int64 // object bytes completed in S3 by this process
 	uploadedFiles atomic.Int64
+	// Of those, the objects stored compressed: raw bytes and bytes stored.
+	compressedRaw    atomic.Int64
+	compressedStored atomic.Int64
+	compressedFiles  atomic.Int64
 }
 
 // New opens (creating it 0700 if needed) the staging directory.
@@ -86,6 +91,7 @@ func New(cfg Config, be s3backend.Backend, params ParamSource, log *slog.Logger)
 		params:  params,
 		lim:     s3backend.NewLimiter(params.Params().Concurrency),
 		mem:     newMemPool(cfg.poolMemory()),
+		z:       newCompressor(),
 		log:     log,
 		ctx:     ctx,
 		cancel:  cancel,
@@ -98,6 +104,14 @@ func New(cfg Config, be s3backend.Backend, params ParamSource, log *slog.Logger)
 
 // SetObserver installs o; call before any file is staged.
 func (a *Area) SetObserver(o Observer) { a.obs = o }
+
+// SetLevelSource installs the compression level policy for
+// compression = "auto" (default: zstd's default level); call before any
+// file is staged.
+func (a *Area) SetLevelSource(l LevelSource) { a.z.levels = l }
+
+// CompressionWorkers is how many frames are compressed at once.
+func (a *Area) CompressionWorkers() int { return a.z.workers() }
 
 // Dir returns the staging directory.
 func (a *Area) Dir() string { return a.dir }
@@ -349,6 +363,11 @@ type Pending struct {
 	Concurrency      int   `json:"concurrency"`
 	RequestsInFlight int   `json:"requests_in_flight"`
 	MemoryInUseBytes int64 `json:"memory_in_use_bytes"`
+
+	// Objects completed compressed: how many, their raw and stored bytes.
+	CompressedFiles       int64 `json:"compressed_files"`
+	CompressedRawBytes    int64 `json:"compressed_raw_bytes"`
+	CompressedStoredBytes int64 `json:"compressed_stored_bytes"`
 }
 
 // Pending returns a snapshot of the queue. A file counts as pending from the
@@ -360,6 +379,8 @@ func (a *Area) Pending() Pending {
 		UploadedBytes: a.uploadedBytes.Load(), UploadedFiles: a.uploadedFiles.Load(),
 		PartSizeBytes: params.PartSize, Concurrency: params.Concurrency,
 		RequestsInFlight: a.lim.InUse(), MemoryInUseBytes: a.mem.inUse(),
+		CompressedFiles: a.compressedFiles.Load(), CompressedRawBytes: a.compressedRaw.Load(),
+		CompressedStoredBytes: a.compressedStored.Load(),
 	}
 	for _, f := range files {
 		st := f.Stat()

@@ -15,11 +15,13 @@ const (
 // compressionModes are the values compression and its rules accept.
 var compressionModes = []string{CompressAuto, CompressOff, "zstd-fast", "zstd", "zstd-high", "zstd-max"}
 
-// compressionRule applies mode to keys under dir whose base name matches
-// glob ("" matches all). Written "DIR/GLOB=MODE": "media/*.mp4=off",
-// "logs/=zstd-high", "*.zip=off".
+// compressionRule applies mode to keys under dir (at any depth; only
+// directly in it when anchored) whose base name matches glob ("" matches
+// all). Written "DIR/GLOB=MODE": "media/*.mp4=off", "logs/=zstd-high",
+// "*.zip=off"; a leading "/" anchors: "/top.csv=off", "/logs/*.gz=off".
 type compressionRule struct {
 	dir, glob, mode string
+	anchored        bool
 }
 
 func parseCompressionRule(s string) (compressionRule, error) {
@@ -31,8 +33,8 @@ func parseCompressionRule(s string) (compressionRule, error) {
 	if err := checkCompressionMode(mode); err != nil {
 		return compressionRule{}, fmt.Errorf("%q: %w", s, err)
 	}
-	pat = strings.TrimPrefix(pat, "/")
 	var r compressionRule
+	pat, r.anchored = strings.CutPrefix(pat, "/")
 	if i := strings.LastIndexByte(pat, '/'); i >= 0 {
 		r.dir, r.glob = pat[:i+1], pat[i+1:]
 	} else {
@@ -49,7 +51,7 @@ func parseCompressionRule(s string) (compressionRule, error) {
 }
 
 func (r compressionRule) matches(key string) bool {
-	if !strings.HasPrefix(key, r.dir) {
+	if !strings.HasPrefix(key, r.dir) || r.anchored && strings.Contains(key[len(r.dir):], "/") {
 		return false
 	}
 	if r.glob == "" {

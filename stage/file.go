@@ -65,9 +65,15 @@ type File struct {
 	unpersisted []*partBuf
 	persisting  sync.WaitGroup // O_DIRECT writes under way
 	directOnce  sync.Once
-	direct      *os.File // O_DIRECT handle on the data file, if possible
-	job         *job     // scheduled or running upload
-	uploaded    int64    // bytes of the current upload confirmed by S3
+	direct      *os.File    // O_DIRECT handle on the data file, if possible
+	zplan       int         // compression decision for the content (zUndecided, zPlain, zCompress)
+	zpolicy     LevelSource // its level policy when compressed
+	job         *job        // scheduled or running upload
+	uploaded    int64       // bytes of the current upload confirmed by S3
+	// upMeta and upSize describe the object the last upload wrote (its
+	// encoding and stored size), for the observer.
+	upMeta s3backend.ObjectMeta
+	upSize int64
 }
 
 // FileStat is a snapshot of a staged file.
@@ -171,7 +177,7 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if f.dropped {
 		return 0, fmt.Errorf("write %s: %w", f.key, os.ErrNotExist)
 	}
-	if f.stream != nil && off < f.stream.sealed {
+	if f.stream != nil && off < f.stream.rawSealed() {
 		f._abandonStream()
 	}
 	if !f._feedBuffer(p, off) {
@@ -235,8 +241,8 @@ func (f *File) _addIsland(off, end int64) {
 // before) and copies every write that lands in it. It reports whether the
 // buffer took all of p, so that p need not go to the staging file now.
 func (f *File) _feedBuffer(p []byte, off int64) bool {
-	if f.noStream {
-		return false
+	if f.noStream || f.stream != nil && f.stream.z != nil {
+		return false // the compressor reads the staging file
 	}
 	var sealed int64
 	if f.stream != nil {
@@ -327,7 +333,7 @@ func (f *File) _truncate(size int64) error {
 	if err := f.data.Truncate(size); err != nil {
 		return fmt.Errorf("truncate staging file of %s: %w", f.key, err)
 	}
-	if f.stream != nil && (size < f.stream.sealed || f.stream.final) {
+	if f.stream != nil && (size < f.stream.rawSealed() || f.stream.final) {
 		f._abandonStream()
 		f.noStream = false // start over: the content from 0 is new
 	}

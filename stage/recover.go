@@ -41,6 +41,12 @@ func (a *Area) Recover(ctx context.Context) (RecoveryReport, error) {
 			os.Remove(filepath.Join(a.dir, name)) // torn write of a manifest that was replaced
 			continue
 		}
+		if strings.HasSuffix(name, ".zst") && !e.IsDir() {
+			// Compressed bytes of an upload that restarts: remade from
+			// the staging file.
+			os.Remove(filepath.Join(a.dir, name))
+			continue
+		}
 		id, ok := strings.CutSuffix(name, ".json")
 		if !ok || e.IsDir() || !isStagedID(id) {
 			continue // not a manifest (the daemon keeps link-profile.json here too)

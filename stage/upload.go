@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,8 @@ type stream struct {
 	parts     []s3backend.CompletedPart
 	err       error // first error of the stream
 	createErr error
+	creating  bool    // CreateMultipart started (created will close)
+	z         *zstate // compressed stream, nil for as-is
 }
 
 // job is one scheduled upload of a closed file.
@@ -87,13 +90,19 @@ func (f *File) _abandonStream() {
 	}
 	f.stream = nil
 	f.noStream = true
+	f.zplan = zUndecided
 	f._dropBuffer()
 	s.cancel()
+	if !s.creating {
+		s.creating = true
+		close(s.created) // nothing to abort
+	}
 	be := f.area.be
 	f.area.jobs.Add(1)
 	go func() {
 		defer f.area.jobs.Done()
 		s.wg.Wait()
+		f.closeSide(s)
 		<-s.created
 		if s.uploadID != "" {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -110,6 +119,25 @@ func (f *File) _abandonStream() {
 func (f *File) _cutParts(final bool) {
 	if f.noStream {
 		return
+	}
+	if s := f.stream; s != nil && s.z != nil {
+		if final && !s.final {
+			s.final = true
+		}
+		f._cutCompressed(s)
+		s.z.poke()
+		return
+	}
+	if f.stream == nil && (f.contig >= max(f.area.params.Params().PartSize, MinPartSize) || final && f.contig > 0) {
+		if policy := f._compressionLevel(); policy != nil {
+			if err := f._startCompressed(policy); err != nil {
+				f.area.log.Error("cannot compress; sending as-is", "key", f.key, "err", err)
+				f.zplan, f.zpolicy = zPlain, nil
+			} else {
+				f.stream.final = final
+				return
+			}
+		}
 	}
 	// Entering the final cut: make the staging file whole and reload what
 	// was never written in order. Later final cuts (one per finished part)
@@ -212,13 +240,27 @@ func (f *File) recut() {
 }
 
 func (f *File) _startStream() {
+	f._startStreamMeta(f.meta)
+	f._createUpload(f.stream)
+}
+
+// _startStreamMeta makes a stream whose object carries meta; its
+// CreateMultipartUpload starts with _createUpload.
+func (f *File) _startStreamMeta(meta s3backend.ObjectMeta) {
 	ctx, cancel := context.WithCancel(f.area.ctx)
-	meta := f.meta
-	s := &stream{key: f.key, meta: meta, created: make(chan struct{}), ctx: ctx, cancel: cancel}
-	f.stream = s
+	f.stream = &stream{key: f.key, meta: meta, created: make(chan struct{}), ctx: ctx, cancel: cancel}
+}
+
+// _createUpload starts the stream's CreateMultipartUpload, once.
+func (f *File) _createUpload(s *stream) {
+	if s.creating {
+		return
+	}
+	s.creating = true
+	meta := s.meta
 	go func() {
 		defer close(s.created)
-		id, err := f.area.be.CreateMultipart(ctx, s.key, meta)
+		id, err := f.area.be.CreateMultipart(s.ctx, s.key, meta)
 		f.mu.Lock()
 		s.uploadID, s.createErr = id, err
 		if err != nil && s.err == nil {
@@ -275,7 +317,11 @@ func (f *File) sendPart(s *stream, num int32, off, size int64, buf *buffer) erro
 		return err
 	}
 	defer f.area.release()
-	body, release, err := f.area.body(f.data, buf, off, size)
+	src := f.data
+	if s.z != nil {
+		src = s.z.file
+	}
+	body, release, err := f.area.body(src, buf, off, size)
 	if err != nil {
 		return fmt.Errorf("read part %d of %s from staging: %w", num, s.key, err)
 	}
@@ -287,7 +333,11 @@ func (f *File) sendPart(s *stream, num int32, off, size int64, buf *buffer) erro
 	f.mu.Lock()
 	s.parts = append(s.parts, part)
 	if f.stream == s {
-		f.uploaded += size
+		if z := s.z; z != nil && z.compOff > 0 {
+			// Progress in raw bytes: the part's share of what is framed.
+			size = size * z.rawDone / z.compOff
+		}
+		f.uploaded = min(f.uploaded+size, f.size)
 	}
 	f.mu.Unlock()
 	return nil
@@ -347,6 +397,12 @@ func (f *File) finish(j *job, etag string, err error) {
 	}
 	f.job = nil
 	info := s3backend.ObjectInfo{Key: f.key, Size: f.size, ETag: etag, Meta: f.meta, LastModified: time.Now()}
+	if u := f.upMeta; u.Compressed() {
+		// What the bucket holds: the compressed size, the encoding, and
+		// the raw size (known here even where the metadata lacks it).
+		info.Size = f.upSize
+		info.Meta.ContentEncoding, info.Meta.Format, info.Meta.RawSize = u.ContentEncoding, u.Format, f.size
+	}
 	if err != nil {
 		f.state, f.err = Failed, err
 		f.mu.Unlock()
@@ -357,9 +413,15 @@ func (f *File) finish(j *job, etag string, err error) {
 	}
 	f.state = Uploaded
 	forget := f.handles == 0
+	raw := f.size
 	f.mu.Unlock()
-	f.area.uploadedBytes.Add(info.Size)
+	f.area.uploadedBytes.Add(raw)
 	f.area.uploadedFiles.Add(1)
+	if info.Meta.Compressed() {
+		f.area.compressedFiles.Add(1)
+		f.area.compressedRaw.Add(raw)
+		f.area.compressedStored.Add(info.Size)
+	}
 	if o := f.area.obs; o != nil {
 		o.Uploaded(info.Key, info)
 	}
@@ -387,6 +449,7 @@ func (f *File) uploadOnce(j *job) (string, error) {
 	if f.stream == nil {
 		f.noStream = false
 		f.uploaded = 0
+		f.upMeta, f.upSize = s3backend.ObjectMeta{}, 0
 		if f.size < max(f.area.params.Params().PartSize, MinPartSize) {
 			return f._put(j)
 		}
@@ -431,7 +494,9 @@ func (f *File) uploadOnce(j *job) (string, error) {
 	if f.stream == s {
 		f.stream = nil
 	}
+	f.upMeta, f.upSize = s.meta, s.sealed
 	f.mu.Unlock()
+	f.closeSide(s)
 	return f.settle(j.ctx, s.key, s.meta, etag)
 }
 
@@ -439,21 +504,33 @@ func (f *File) uploadOnce(j *job) (string, error) {
 // returns with it released.
 func (f *File) _put(j *job) (string, error) {
 	key, size, meta := f.key, f.size, f.meta
+	f.zplan = zUndecided // decided on the content as it is now
+	policy := f._compressionLevel()
 	f.mu.Unlock()
 	f.area.notify()
+	src, stored := f.data, size
+	if policy != nil {
+		side, n, zmeta, err := f.compressWhole(policy, size, meta)
+		if err != nil {
+			return "", err
+		}
+		path := side.Name()
+		defer func() { side.Close(); os.Remove(path) }()
+		src, stored, meta = side, n, zmeta
+	}
 	if err := f.area.acquire(j.ctx); err != nil {
 		return "", err
 	}
-	var body io.ReadSeeker = io.NewSectionReader(f.data, 0, size)
+	var body io.ReadSeeker = io.NewSectionReader(src, 0, stored)
 	release := func() {}
-	if size >= bufferFillThreshold {
+	if stored >= bufferFillThreshold {
 		var err error
-		if body, release, err = f.area.body(f.data, nil, 0, size); err != nil {
+		if body, release, err = f.area.body(src, nil, 0, stored); err != nil {
 			f.area.release()
 			return "", fmt.Errorf("read %s from staging: %w", key, err)
 		}
 	}
-	etag, err := f.area.be.Put(j.ctx, key, body, size, meta)
+	etag, err := f.area.be.Put(j.ctx, key, body, stored, meta)
 	release()
 	f.area.release()
 	if err != nil {
@@ -461,6 +538,7 @@ func (f *File) _put(j *job) (string, error) {
 	}
 	f.mu.Lock()
 	f.uploaded = size
+	f.upMeta, f.upSize = meta, stored
 	f.mu.Unlock()
 	return f.settle(j.ctx, key, meta, etag)
 }
@@ -474,6 +552,12 @@ func (f *File) settle(ctx context.Context, uploadedKey string, uploadedMeta s3ba
 	f.mu.Unlock()
 	if key == uploadedKey && metaEqual(meta, uploadedMeta) {
 		return etag, nil
+	}
+	// The encoding belongs to the bytes uploaded; the copy also fills in a
+	// raw size the upload could not know when it started.
+	meta.ContentEncoding, meta.Format, meta.RawSize = uploadedMeta.ContentEncoding, uploadedMeta.Format, uploadedMeta.RawSize
+	if meta.Format != "" {
+		meta.RawSize = f.Stat().Size
 	}
 	if err := f.area.be.Copy(ctx, uploadedKey, key, &meta); err != nil {
 		return "", fmt.Errorf("move %s to %s after rename: %w", uploadedKey, key, err)
@@ -489,5 +573,5 @@ func (f *File) settle(ctx context.Context, uploadedKey string, uploadedMeta s3ba
 
 func metaEqual(a, b s3backend.ObjectMeta) bool {
 	return a.Mtime.Equal(b.Mtime) && a.Mode == b.Mode && a.UID == b.UID && a.GID == b.GID &&
-		a.HasOwner == b.HasOwner && a.ContentEncoding == b.ContentEncoding
+		a.HasOwner == b.HasOwner
 }

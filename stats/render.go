@@ -31,6 +31,13 @@ func writeSummary(w io.Writer, d Doc) {
 	}
 	fmt.Fprintf(w, "params      %s parts × %d streams (%s; %d adaptations, %d rolled back)\n",
 		mib(d.Params.PartSizeBytes), d.Params.Concurrency, mode, d.Params.Adaptations, d.Params.Rollbacks)
+	if z := d.Compression; z != nil {
+		saved := ""
+		if z.Ratio != nil {
+			saved = fmt.Sprintf("; %d object(s), %s stored as %s (%.2f:1)", z.Files, mib(z.RawBytes), mib(z.StoredBytes), *z.Ratio)
+		}
+		fmt.Fprintf(w, "compression %s, level %s%s\n", z.Mode, z.Level, saved)
+	}
 	now := "—"
 	if d.Throughput.NowBps != nil {
 		now = mbit(*d.Throughput.NowBps)
@@ -85,6 +92,17 @@ func writeParams(w io.Writer, d Doc) {
 	fmt.Fprintf(w, "%-16s %d (bounds %d–%d)\n", "concurrency", p.Concurrency, p.MinConcurrency, p.MaxConcurrency)
 	fmt.Fprintf(w, "%-16s %d\n", "adaptations", p.Adaptations)
 	fmt.Fprintf(w, "%-16s %d\n", "rollbacks", p.Rollbacks)
+	if z := d.Compression; z != nil {
+		fmt.Fprintf(w, "%-16s %s (%s, %d workers)\n", "compression", z.Level, z.Mode, z.Workers)
+		for _, c := range z.Curves {
+			if c.Level == 0 {
+				fmt.Fprintf(w, "  %-14s ratio 1.00, delivers %s\n", c.Name, mbit(c.PredictedRawBps))
+				continue
+			}
+			fmt.Fprintf(w, "  %-14s ratio %.2f, %.0f MB/s per worker, delivers %s (%d frames, %.0f s ago)\n",
+				c.Name, c.Ratio, c.RawBytesPerSecond/1e6, mbit(c.PredictedRawBps), c.Frames, c.AgeSeconds)
+		}
+	}
 }
 
 func writeUploads(w io.Writer, d Doc) {
@@ -125,6 +143,9 @@ var (
 	mBottleneck    = desc("adaptfs_bottleneck_bandwidth_bps", "Bottleneck bandwidth estimate (bits per second).")
 	mRTT           = desc("adaptfs_rtt_seconds", "Round-trip time as measured.", "kind")
 	mErrorRate     = desc("adaptfs_error_rate", "Share of requests that failed, recent window.")
+	mZLevel        = desc("adaptfs_compression_level", "Compression level in force (0 = none, 1 = zstd-fast … 4 = zstd-max).")
+	mZRaw          = desc("adaptfs_compressed_raw_bytes_total", "Raw bytes of objects completed compressed.")
+	mZStored       = desc("adaptfs_compressed_stored_bytes_total", "Stored bytes of objects completed compressed.")
 )
 
 func (m docMetrics) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(m, ch) }
@@ -153,6 +174,11 @@ func (m docMetrics) Collect(ch chan<- prometheus.Metric) {
 	c(mRollbacks, float64(d.Params.Rollbacks))
 	g(mMemory, float64(d.Staging.MemoryInUseBytes))
 	g(mDisk, float64(d.Staging.DiskUsedBytes))
+	if z := d.Compression; z != nil {
+		g(mZLevel, float64(z.LevelNumber))
+		c(mZRaw, float64(z.RawBytes))
+		c(mZStored, float64(z.StoredBytes))
+	}
 	if n := d.Network; n != nil {
 		g(mGoodput, n.GoodputBps)
 		g(mBottleneck, n.BottleneckBandwidthBps)

@@ -32,6 +32,9 @@ type Sources struct {
 	Queue      func() stage.Pending
 	Uploads    func() []stage.Upload
 	Controller func() adapt.Snapshot
+	// Compression is the level chooser's state (nil: compression off).
+	Compression     func() adapt.LevelState
+	CompressionMode string
 	// Config is the effective configuration as TOML, without secrets.
 	Config            func() ([]byte, error)
 	StagingDir        string
@@ -87,6 +90,23 @@ type Doc struct {
 	Requests   Requests      `json:"requests"`
 	Events     []adapt.Event `json:"events"`
 	Staging    Staging       `json:"staging"`
+	// Compression is absent when compression is off.
+	Compression *Compression `json:"compression,omitempty"`
+}
+
+// Compression is what compression does: the level in force, the curves it
+// was chosen from (levels measured on this data only), and what it saved.
+type Compression struct {
+	Mode        string             `json:"mode"` // the configured compression
+	Level       string             `json:"level"`
+	LevelNumber int                `json:"level_number"` // 0 = none … 4 = zstd-max
+	Workers     int                `json:"workers"`
+	Curves      []adapt.LevelCurve `json:"curves"`
+	Files       int64              `json:"files"` // objects completed compressed
+	RawBytes    int64              `json:"raw_bytes"`
+	StoredBytes int64              `json:"stored_bytes"`
+	// Ratio is raw over stored bytes of those objects; absent before one.
+	Ratio *float64 `json:"ratio,omitempty"`
 }
 
 // Network is the controller's view of the link.
@@ -204,6 +224,21 @@ func (c *Collector) Snapshot() Doc {
 	}
 	if d.Events == nil {
 		d.Events = []adapt.Event{}
+	}
+	if c.src.Compression != nil {
+		ls := c.src.Compression()
+		z := &Compression{
+			Mode: c.src.CompressionMode, Level: ls.Name, LevelNumber: ls.Level, Workers: ls.Workers, Curves: ls.Curves,
+			Files: q.CompressedFiles, RawBytes: q.CompressedRawBytes, StoredBytes: q.CompressedStoredBytes,
+		}
+		if z.Curves == nil {
+			z.Curves = []adapt.LevelCurve{}
+		}
+		if z.StoredBytes > 0 {
+			r := float64(z.RawBytes) / float64(z.StoredBytes)
+			z.Ratio = &r
+		}
+		d.Compression = z
 	}
 	if up := d.UptimeSeconds; up > 0 {
 		d.Throughput.AverageBps = float64(q.UploadedBytes) * 8 / up

@@ -391,8 +391,10 @@ func serve(ctx context.Context, ma mountArgs) error {
 		// makes the GC return freed buffers before RSS drifts past it.
 		debug.SetMemoryLimit(int64(cfg.MaxStagingMemoryMB)<<20 + memoryHeadroom)
 	}
+	levels := newLevelChooser(cfg)
 	ctrl := adapt.NewController(cfg.Adapt, wallClock{}, loadProfile(cfg.StagingDir, log),
-		adapt.WithMemoryBudget(int64(cfg.MaxStagingMemoryMB)<<20))
+		adapt.WithMemoryBudget(int64(cfg.MaxStagingMemoryMB)<<20), adapt.WithLevelPolicy(levels))
+	levels.SetRecorder(ctrl)
 	col := stats.New() // its sources are set once the staging area exists
 	be, err := s3backend.New(ctx, cfg.S3, sampleBridge{c: ctrl, parts: col}, log)
 	if err != nil {
@@ -407,6 +409,7 @@ func serve(ctx context.Context, ma mountArgs) error {
 		return err
 	}
 	defer area.Close()
+	area.SetLevelSource(levels)
 	cctx, stopController := context.WithCancel(ctx)
 	controllerDone := make(chan struct{})
 	go func() {
@@ -424,6 +427,7 @@ func serve(ctx context.Context, ma mountArgs) error {
 	fsys.SetController(ctrl)
 	col.SetSources(stats.Sources{
 		Queue: area.Pending, Uploads: area.Uploads, Controller: ctrl.Snapshot,
+		Compression: compressionState(cfg, levels), CompressionMode: cfg.Compression,
 		Config: cfg.TOML, StagingDir: cfg.StagingDir,
 		MemoryBudgetBytes: int64(cfg.MaxStagingMemoryMB) << 20, Started: time.Now(),
 	})

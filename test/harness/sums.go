@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -88,8 +89,19 @@ func objectSum(ctx context.Context, client *s3.Client, bucket, key string) (Sum,
 		return Sum{}, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
 	}
 	defer out.Body.Close()
+	var body io.Reader = out.Body
+	if aws.ToString(out.ContentEncoding) == "zstd" {
+		// Compressed by the mount: what the user wrote is the decoded
+		// stream (a plain zstd decoder, which skips the seek table).
+		zr, err := zstd.NewReader(out.Body)
+		if err != nil {
+			return Sum{}, fmt.Errorf("decode s3://%s/%s: %w", bucket, key, err)
+		}
+		defer zr.Close()
+		body = zr
+	}
 	h := sha256.New()
-	n, err := io.Copy(h, out.Body)
+	n, err := io.Copy(h, body)
 	if err != nil {
 		return Sum{}, fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)
 	}

@@ -242,6 +242,9 @@ func setString(v reflect.Value, s string) error {
 	case reflect.String:
 		v.SetString(s)
 	case reflect.Slice:
+		if v.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("unsupported type %s", v.Type())
+		}
 		// A list in an option: items separated by ";" (commas separate
 		// the options themselves).
 		var items []string
@@ -492,6 +495,9 @@ func setTOML(v reflect.Value, val any) error {
 		}
 		v.SetString(s)
 	case reflect.Slice:
+		if v.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("unsupported type %s", v.Type())
+		}
 		arr, ok := val.([]any)
 		if !ok {
 			return wrongType("an array of strings", val)

@@ -35,6 +35,8 @@ staging_sync = "close"
 max_staging_memory_mb = 512
 stage_ahead_chunks = 4
 write_back_delay = "1m30s"
+compression = "zstd-high"
+compression_rules = ["media/*.mp4=off", "logs/=zstd-max"]
 part_size_mb = 32
 concurrency = 12
 min_chunk_size_mb = 8
@@ -81,6 +83,7 @@ func fullConfig() Config {
 		Stage: stage.Config{
 			StagingDir: "/var/cache/adaptfs", StagingSync: "close", MaxStagingMemoryMB: 512,
 			StageAheadChunks: 4, WriteBackDelay: 90 * time.Second,
+			Compression: "zstd-high", CompressionRules: []string{"media/*.mp4=off", "logs/=zstd-max"},
 		},
 		Adapt: adapt.Config{
 			PartSizeMB: 32, Concurrency: 12, MinChunkSizeMB: 8, MaxChunkSizeMB: 256,
@@ -150,7 +153,7 @@ func TestFullFileCoversEveryKey(t *testing.T) {
 	def := Default()
 	dv, fv := reflect.ValueOf(def), reflect.ValueOf(fullConfig())
 	for k, f := range fieldTable() {
-		if dv.FieldByIndex(f.index).Equal(fv.FieldByIndex(f.index)) {
+		if reflect.DeepEqual(dv.FieldByIndex(f.index).Interface(), fv.FieldByIndex(f.index).Interface()) {
 			t.Errorf("fullConfig().%s equals its default; use another value", k)
 		}
 	}
@@ -171,7 +174,7 @@ func TestDefault(t *testing.T) {
 		{"log_file", c.LogFile, ""},
 	}
 	for _, tt := range tests {
-		if tt.got != tt.want {
+		if !reflect.DeepEqual(tt.got, tt.want) {
 			t.Errorf("%s: got %+v, want %+v", tt.name, tt.got, tt.want)
 		}
 	}
@@ -190,7 +193,7 @@ func TestLoadFileFull(t *testing.T) {
 		if err := c.LoadFile(writeFile(t, "adaptfs.toml", fullFile)); err != nil {
 			t.Fatalf("%s: %v", start.name, err)
 		}
-		if c != fullConfig() {
+		if !reflect.DeepEqual(c, fullConfig()) {
 			t.Errorf("%s:\ngot  %+v\nwant %+v", start.name, c, fullConfig())
 		}
 	}
@@ -222,7 +225,7 @@ func TestRoundTrip(t *testing.T) {
 			if err := got.LoadFile(writeFile(t, "effective.toml", string(out))); err != nil {
 				t.Fatalf("LoadFile(TOML()): %v\n%s", err, out)
 			}
-			if got != tt.c {
+			if !reflect.DeepEqual(got, tt.c) {
 				t.Errorf("round trip:\ngot  %+v\nwant %+v\n%s", got, tt.c, out)
 			}
 		})
@@ -237,7 +240,7 @@ func TestLoadFileKeepsDefaults(t *testing.T) {
 	want := Default()
 	want.Bucket = "b"
 	want.MaxConcurrency = 64
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got %+v\nwant %+v", c, want)
 	}
 }
@@ -436,7 +439,7 @@ func TestLoadFileErrors(t *testing.T) {
 			if got := errors.Is(err, ErrCredentials); got != tt.isCred {
 				t.Errorf("errors.Is(err, ErrCredentials) = %v, want %v", got, tt.isCred)
 			}
-			if c != Default() {
+			if !reflect.DeepEqual(c, Default()) {
 				t.Errorf("config changed despite the error: %+v", c)
 			}
 		})
@@ -532,7 +535,7 @@ func TestSet(t *testing.T) {
 			if strings.Contains(err.Error(), "SECRETVALUE") {
 				t.Errorf("error echoes the credential: %v", err)
 			}
-			if c != Default() {
+			if !reflect.DeepEqual(c, Default()) {
 				t.Errorf("config changed despite the error")
 			}
 		})
@@ -550,7 +553,7 @@ func TestSetEveryKey(t *testing.T) {
 			t.Errorf("Set(%q, %q): %v", k, s, err)
 		}
 	}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
 	}
 }
@@ -569,6 +572,8 @@ func optionString(v reflect.Value) string {
 		return strconv.FormatUint(v.Uint(), 10)
 	case reflect.Float32, reflect.Float64:
 		return strconv.FormatFloat(v.Float(), 'g', -1, v.Type().Bits())
+	case reflect.Slice:
+		return strings.Join(v.Interface().([]string), ";")
 	}
 	return v.String()
 }
@@ -613,7 +618,7 @@ func TestApplyOptions(t *testing.T) {
 					t.Errorf("error echoes the credential: %v", err)
 				}
 			}
-			if c != want {
+			if !reflect.DeepEqual(c, want) {
 				t.Errorf("got  %+v\nwant %+v", c, want)
 			}
 		})
@@ -713,7 +718,11 @@ func TestConvertKinds(t *testing.T) {
 		{"float32 file range", new(float32), "", 1e300, nil, "1e+300 is out of range for float32"},
 		{"float file wrong type", new(float64), "", "x", nil, `want a number, got string "x"`},
 		{"long string cut", new(int), "", strings.Repeat("a", 50), nil, `want an integer, got string "` + strings.Repeat("a", 40) + `"...`},
-		{"unsupported", new([]string), "x", nil, nil, "unsupported type []string"},
+		{"unsupported", new([]int), "x", nil, nil, "unsupported type []int"},
+		{"list option", new([]string), " a=b ; c=d;", nil, []string{"a=b", "c=d"}, ""},
+		{"list file", new([]string), "", []any{"a=b", "c"}, []string{"a=b", "c"}, ""},
+		{"list file wrong type", new([]string), "", "a=b", nil, `want an array of strings, got string "a=b"`},
+		{"list file wrong item", new([]string), "", []any{"a", int64(3)}, nil, "item 2: want a string, got integer 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -733,7 +742,7 @@ func TestConvertKinds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := v.Interface(); got != tt.want {
+			if got := v.Interface(); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %v (%T), want %v (%T)", got, got, tt.want, tt.want)
 			}
 		})

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -38,7 +39,7 @@ func FuzzLoad(f *testing.F) {
 		}
 		c := Default()
 		if err := c.LoadFile(path); err != nil {
-			if c != Default() {
+			if !reflect.DeepEqual(c, Default()) {
 				t.Fatalf("failed load changed the configuration: %v", err)
 			}
 			return
@@ -55,7 +56,7 @@ func FuzzLoad(f *testing.F) {
 		if err := back.LoadFile(path); err != nil {
 			t.Fatalf("LoadFile(TOML()): %v\n%s", err, out)
 		}
-		if back != c {
+		if !reflect.DeepEqual(back, c) {
 			t.Fatalf("round trip:\ngot  %+v\nwant %+v", back, c)
 		}
 	})
@@ -81,7 +82,7 @@ func FuzzApplyOptions(f *testing.F) {
 	f.Fuzz(func(t *testing.T, opts string) {
 		c := Default()
 		if err := c.ApplyOptions(opts); err != nil {
-			if c != Default() {
+			if !reflect.DeepEqual(c, Default()) {
 				t.Fatalf("failed ApplyOptions changed the configuration: %v", err)
 			}
 			return

@@ -1,0 +1,30 @@
+package main
+
+import (
+	"runtime"
+
+	"github.com/adaptfs/adaptfs/adapt"
+	"github.com/adaptfs/adaptfs/cmd/adaptfs/config"
+	"github.com/adaptfs/adaptfs/stage"
+	"github.com/adaptfs/adaptfs/zseek"
+)
+
+// newLevelChooser makes the compression level policy for compression =
+// "auto": it starts at zstd-fast, which costs little on a fast link, and
+// climbs where the link is the bottleneck.
+func newLevelChooser(cfg config.Config) *adapt.LevelChooser {
+	names := []string{zseek.None.String()}
+	for _, l := range zseek.Levels() {
+		names = append(names, l.String())
+	}
+	return adapt.NewLevelChooser(cfg.Adapt, wallClock{}, names, runtime.GOMAXPROCS(0), int(zseek.Fastest), cfg.Adaptive)
+}
+
+// compressionState is the stats source: nil when nothing is ever
+// compressed.
+func compressionState(cfg config.Config, l *adapt.LevelChooser) func() adapt.LevelState {
+	if cfg.Compression == stage.CompressOff && len(cfg.CompressionRules) == 0 {
+		return nil
+	}
+	return l.State
+}

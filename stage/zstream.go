@@ -1,0 +1,417 @@
+package stage
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/adaptfs/adaptfs/s3backend"
+	"github.com/adaptfs/adaptfs/zseek"
+)
+
+// Compression: a compressed object is zstd frames of frameSize raw bytes
+// each, then a seek table (package zseek). The frames are appended to a
+// side file next to the staging file as the raw bytes become contiguous,
+// and parts are cut from the side file exactly like plain parts are cut
+// from the staging file, so every non-final part has at least MinPartSize
+// bytes on the wire whatever the ratio.
+const (
+	frameSize = 2 << 20
+	// minCompressSize: below it an object goes as-is (a seek table and
+	// the metadata cost more than compression saves).
+	minCompressSize = 4 << 10
+	sniffSize       = 128 << 10
+	// sampleEvery: one frame in this many is also compressed at a
+	// neighbouring level, to keep that level's curve measured.
+	sampleEvery = 16
+)
+
+// LevelSource is the compression level policy (adapt.LevelChooser): the
+// level for the next frame, and the measurements it learns from. Levels are
+// zseek.Level values.
+type LevelSource interface {
+	Level() int
+	Observe(level int, raw, comp int64, took time.Duration)
+	SampleLevel() (level int, ok bool)
+}
+
+// fixedLevel is the policy of a fixed level, or of auto without a
+// controller.
+type fixedLevel zseek.Level
+
+func (l fixedLevel) Level() int                             { return int(l) }
+func (fixedLevel) Observe(int, int64, int64, time.Duration) {}
+func (fixedLevel) SampleLevel() (int, bool)                 { return 0, false }
+
+// compressor is what an Area shares between its compressed streams: the
+// encoders, and a semaphore of one slot per core so that concurrent files
+// do not oversubscribe the CPU.
+type compressor struct {
+	enc    *zseek.Encoder
+	slots  chan struct{}
+	levels LevelSource
+	frames sync.Pool // *[]byte of frameSize raw bytes
+	nframe uint64    // frames compressed, for sampling (under mu)
+	mu     sync.Mutex
+}
+
+func newCompressor() *compressor {
+	n := runtime.GOMAXPROCS(0)
+	return &compressor{
+		enc:    zseek.NewParallelEncoder(n),
+		slots:  make(chan struct{}, n),
+		levels: fixedLevel(zseek.Default),
+		frames: sync.Pool{New: func() any { b := make([]byte, frameSize); return &b }},
+	}
+}
+
+// Workers is how many frames are compressed at once.
+func (c *compressor) workers() int { return cap(c.slots) }
+
+// zstate is the compressed side of a stream (guarded by the file's mutex,
+// except what the compressor goroutine alone touches).
+type zstate struct {
+	file       *os.File // the side file: frames, then the seek table
+	path       string
+	frames     []zseek.Frame
+	rawClaimed int64 // raw bytes taken by the compressor (framed or being framed)
+	rawDone    int64 // raw bytes in frames written to the side file
+	compOff    int64 // bytes in the side file
+	done       bool  // every raw byte framed and the seek table written
+	wake       chan struct{}
+}
+
+func (z *zstate) poke() {
+	select {
+	case z.wake <- struct{}{}:
+	default:
+	}
+}
+
+// zstdPath names a new side file: one per stream, so that an abandoned
+// stream's cleanup never removes its successor's.
+func (f *File) zstdPath() string {
+	return filepath.Join(f.area.dir, fmt.Sprintf("%s-%d.zst", f.id, f.area.seq.Add(1)))
+}
+
+// rawSealed is the raw offset below which a write changes bytes already
+// taken for upload.
+func (s *stream) rawSealed() int64 {
+	if s.z != nil {
+		return s.z.rawClaimed
+	}
+	return s.sealed
+}
+
+// _compressionLevel decides, once per content, whether the file goes up
+// compressed: the configured mode for its key, and for auto a sample of
+// its first bytes (a known compressed format, or one that does not shrink
+// at the fastest level, goes as-is) and the policy's level (none = as-is).
+// It returns the level policy to use, or nil for as-is.
+func (f *File) _compressionLevel() LevelSource {
+	if f.zplan != zUndecided {
+		return f.zpolicy
+	}
+	f.zplan, f.zpolicy = zPlain, nil
+	mode := f.area.cfg.compressionFor(f.key)
+	if mode == CompressOff || f.size < minCompressSize {
+		return nil
+	}
+	if mode != CompressAuto {
+		lvl, err := zseek.ParseLevel(mode)
+		if err != nil {
+			return nil // validated with the config
+		}
+		f.zplan, f.zpolicy = zCompress, fixedLevel(lvl)
+		return f.zpolicy
+	}
+	if err := f._persistAll(); err != nil {
+		f.area.log.Error("staging file incomplete", "key", f.key, "err", err)
+		return nil
+	}
+	sample := make([]byte, min(sniffSize, f.size))
+	n, _ := f.data.ReadAt(sample, 0)
+	sample = sample[:n]
+	if format, ok := zseek.Sniff(sample); ok {
+		f.area.log.Debug("stored as-is: already compressed", "key", f.key, "format", format)
+		return nil
+	}
+	z := f.area.z
+	start := time.Now()
+	ratio := zseek.Ratio(z.enc, sample)
+	if len(sample) > 0 && ratio > 0 {
+		z.levels.Observe(int(zseek.Fastest), int64(len(sample)), int64(float64(len(sample))/ratio), time.Since(start))
+	}
+	if ratio < zseek.MinRatio {
+		f.area.log.Debug("stored as-is: does not compress", "key", f.key, "ratio", ratio)
+		return nil
+	}
+	if z.levels.Level() == int(zseek.None) {
+		return nil // the link is fast enough that compression costs more than it saves
+	}
+	f.zplan, f.zpolicy = zCompress, z.levels
+	return f.zpolicy
+}
+
+// Compression decisions of a file's content.
+const (
+	zUndecided = iota
+	zPlain
+	zCompress
+)
+
+// _startCompressed starts a compressed stream and its compressor.
+func (f *File) _startCompressed(policy LevelSource) error {
+	if err := f._persistAll(); err != nil {
+		return err
+	}
+	f._dropBuffer() // the compressor reads the staging file
+	path := f.zstdPath()
+	side, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("compressed staging file of %s: %w", f.key, err)
+	}
+	meta := f.meta
+	meta.ContentEncoding, meta.Format = "zstd", s3backend.FormatZstdSeekable
+	meta.RawSize = -1 // known at the end; Complete does not carry metadata
+	f._startStreamMeta(meta)
+	s := f.stream
+	s.z = &zstate{file: side, path: path, wake: make(chan struct{}, 1)}
+	s.wg.Add(1)
+	go f.compressLoop(s, policy)
+	return nil
+}
+
+// frameJob is one frame to compress: raw bytes [off, off+n).
+type frameJob struct {
+	off, n int64
+	comp   []byte
+	frame  zseek.Frame
+	lvl    zseek.Level
+	err    error
+}
+
+// compressLoop turns the staging file's contiguous bytes into frames in the
+// side file, cutting parts as they fill, and writes the seek table once the
+// file is closed and every byte is framed. It runs ahead of the uploads by
+// at most stage_ahead_chunks + concurrency parts.
+func (f *File) compressLoop(s *stream, policy LevelSource) {
+	defer s.wg.Done()
+	z := s.z
+	c := f.area.z
+	for {
+		f.mu.Lock()
+		if s.err != nil || s.ctx.Err() != nil || f.stream != s {
+			f.mu.Unlock()
+			return
+		}
+		p := f.area.params.Params()
+		limit := int64(f.area.cfg.StageAheadChunks + p.Concurrency)
+		queued := z.compOff - s.sealed
+		ahead := int64(s.inFlight) >= limit || queued >= limit*max(p.PartSize, MinPartSize)
+		var jobs []*frameJob
+		for !ahead && len(jobs) < c.workers() {
+			n := min(frameSize, f.contig-z.rawClaimed)
+			if n <= 0 || (n < frameSize && !s.final) {
+				break
+			}
+			jobs = append(jobs, &frameJob{off: z.rawClaimed, n: n})
+			z.rawClaimed += n
+		}
+		if len(jobs) == 0 && s.final && z.rawDone == f.size && z.rawClaimed == f.size && !z.done {
+			err := f._finishCompressed(s)
+			if err != nil && s.err == nil {
+				s.err = err
+			}
+			f._cutCompressed(s)
+			f.mu.Unlock()
+			return
+		}
+		f.mu.Unlock()
+		if len(jobs) == 0 {
+			select {
+			case <-z.wake:
+			case <-s.ctx.Done():
+			}
+			continue
+		}
+		lvl := zseek.Level(policy.Level())
+		err := f.compressFrames(s, jobs, lvl, policy)
+		var buf []byte
+		if err == nil {
+			for _, j := range jobs {
+				buf = append(buf, j.comp...)
+			}
+			if _, werr := z.file.WriteAt(buf, z.compOff); werr != nil {
+				err = fmt.Errorf("write compressed staging file of %s: %w", f.key, werr)
+			}
+		}
+		f.mu.Lock()
+		if err != nil {
+			if s.err == nil {
+				s.err = err
+			}
+			f.mu.Unlock()
+			return
+		}
+		for _, j := range jobs {
+			z.frames = append(z.frames, j.frame)
+			z.rawDone += j.n
+		}
+		z.compOff += int64(len(buf))
+		f._cutCompressed(s)
+		f.mu.Unlock()
+	}
+}
+
+// compressFrames reads and compresses jobs in parallel, each on one of the
+// area's compression slots, and reports every frame to the policy.
+func (f *File) compressFrames(s *stream, jobs []*frameJob, lvl zseek.Level, policy LevelSource) error {
+	c := f.area.z
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		select {
+		case c.slots <- struct{}{}:
+		case <-s.ctx.Done():
+			wg.Wait()
+			return s.ctx.Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-c.slots; wg.Done() }()
+			bp := c.frames.Get().(*[]byte)
+			defer c.frames.Put(bp)
+			raw := (*bp)[:j.n]
+			if _, err := f.data.ReadAt(raw, j.off); err != nil {
+				j.err = fmt.Errorf("read %s at %d from staging: %w", f.key, j.off, err)
+				return
+			}
+			start := time.Now()
+			j.comp, j.frame = c.enc.EncodeFrame(nil, raw, lvl)
+			policy.Observe(int(lvl), j.n, int64(len(j.comp)), time.Since(start))
+			j.lvl = lvl
+			c.mu.Lock()
+			c.nframe++
+			sample := c.nframe%sampleEvery == 0
+			c.mu.Unlock()
+			if sample {
+				if other, ok := policy.SampleLevel(); ok && other != int(lvl) {
+					start := time.Now()
+					out, _ := c.enc.EncodeFrame(nil, raw, zseek.Level(other))
+					policy.Observe(other, j.n, int64(len(out)), time.Since(start))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, j := range jobs {
+		if j.err != nil {
+			return j.err
+		}
+	}
+	return nil
+}
+
+// _finishCompressed appends the seek table: the object is complete.
+func (f *File) _finishCompressed(s *stream) error {
+	z := s.z
+	table := zseek.AppendSeekTable(nil, z.frames)
+	if _, err := z.file.WriteAt(table, z.compOff); err != nil {
+		return fmt.Errorf("write seek table of %s: %w", f.key, err)
+	}
+	z.compOff += int64(len(table))
+	z.done = true
+	return nil
+}
+
+// _cutCompressed cuts parts from the side file: full parts as they fill,
+// and the tail once the seek table is written.
+func (f *File) _cutCompressed(s *stream) {
+	z := s.z
+	p := f.area.params.Params()
+	limit := int64(f.area.cfg.StageAheadChunks + p.Concurrency)
+	for s.err == nil {
+		size := nextPartSize(p.PartSize, s.sealed)
+		avail := z.compOff - s.sealed
+		if z.done {
+			if avail <= 0 {
+				return
+			}
+			if s.tailSize == 0 || s.tailConc != p.Concurrency {
+				s.tailSize = tailPartSize(avail, size, p.Concurrency, MaxParts-int(s.nextPart))
+				s.tailConc = p.Concurrency
+			}
+			if s.tailSize > 0 {
+				size = min(size, s.tailSize)
+			}
+			size = min(size, avail)
+		} else if avail < size {
+			return
+		}
+		if int64(s.inFlight) >= limit {
+			return
+		}
+		if !s.creating {
+			// Created at the first part: by then a file copied in one go
+			// is often closed, and its raw size can go in the metadata.
+			if s.final {
+				s.meta.RawSize = f.size
+			}
+			f._createUpload(s)
+		}
+		s.nextPart++
+		s.inFlight++
+		s.wg.Add(1)
+		go f.uploadPart(s, s.nextPart, s.sealed, size, nil)
+		s.sealed += size
+	}
+}
+
+// compressWhole compresses the whole staging file into the side file (for
+// an object sent with one PUT) and returns the side file's size and the
+// object's metadata. Called without the file's mutex, on a closed file.
+func (f *File) compressWhole(policy LevelSource, size int64, meta s3backend.ObjectMeta) (*os.File, int64, s3backend.ObjectMeta, error) {
+	side, err := os.OpenFile(f.zstdPath(), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, 0, meta, fmt.Errorf("compressed staging file of %s: %w", f.key, err)
+	}
+	c := f.area.z
+	lvl := zseek.Level(policy.Level())
+	raw := make([]byte, min(frameSize, size))
+	var (
+		out    []byte
+		frames []zseek.Frame
+	)
+	for off := int64(0); off < size; off += frameSize {
+		n := min(frameSize, size-off)
+		if _, err := f.data.ReadAt(raw[:n], off); err != nil {
+			side.Close()
+			return nil, 0, meta, fmt.Errorf("read %s at %d from staging: %w", f.key, off, err)
+		}
+		c.slots <- struct{}{}
+		start := time.Now()
+		var fr zseek.Frame
+		out, fr = c.enc.EncodeFrame(out, raw[:n], lvl)
+		policy.Observe(int(lvl), n, int64(fr.Comp), time.Since(start))
+		<-c.slots
+		frames = append(frames, fr)
+	}
+	out = zseek.AppendSeekTable(out, frames)
+	if _, err := side.WriteAt(out, 0); err != nil {
+		side.Close()
+		return nil, 0, meta, fmt.Errorf("write compressed staging file of %s: %w", f.key, err)
+	}
+	meta.ContentEncoding, meta.Format, meta.RawSize = "zstd", s3backend.FormatZstdSeekable, size
+	return side, int64(len(out)), meta, nil
+}
+
+// closeSide closes and removes the side file of s, if any.
+func (f *File) closeSide(s *stream) {
+	if s != nil && s.z != nil {
+		s.z.file.Close()
+		os.Remove(s.z.path)
+	}
+}
