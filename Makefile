@@ -41,14 +41,14 @@ bin/versitygw:
 
 deps:
 	@missing=""; \
-	for c in fusermount3 rsync tar ip jq tmux; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	for c in fusermount3 rsync tar ip jq tmux zstd; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	if [ -z "$$missing" ]; then \
-		echo "deps: fusermount3, rsync, tar, ip, jq and tmux are installed"; \
+		echo "deps: fusermount3, rsync, tar, ip, jq, tmux and zstd are installed"; \
 	elif [ "$$(id -u)" = 0 ]; then \
-		echo "deps: missing$$missing; running apt-get install -y fuse3 rsync tar iproute2 jq tmux"; \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y fuse3 rsync tar iproute2 jq tmux; \
+		echo "deps: missing$$missing; running apt-get install -y fuse3 rsync tar iproute2 jq tmux zstd"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y fuse3 rsync tar iproute2 jq tmux zstd; \
 	else \
-		echo "deps: missing$$missing; install them with: sudo apt-get install fuse3 rsync tar iproute2 jq tmux" >&2; exit 1; \
+		echo "deps: missing$$missing; install them with: sudo apt-get install fuse3 rsync tar iproute2 jq tmux zstd" >&2; exit 1; \
 	fi
 	@[ -e /dev/fuse ] || echo "deps: warning: /dev/fuse is missing, mounts will fail" >&2
 

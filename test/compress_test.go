@@ -206,8 +206,8 @@ func TestCompression(t *testing.T) {
 		}
 	}
 	must(os.MkdirAll(filepath.Join(src, "media"), 0o755))
-	must(harness.GenText(filepath.Join(src, "app.log"), harness.TextLog, 40<<20, 1))      // streamed, multipart
-	must(harness.GenText(filepath.Join(src, "table.csv"), harness.TextCSV, 3<<20, 2))     // one PUT
+	must(harness.GenText(filepath.Join(src, "app.log"), harness.TextLog, 40<<20, 1))       // streamed, multipart
+	must(harness.GenText(filepath.Join(src, "table.csv"), harness.TextCSV, 3<<20, 2))      // one PUT
 	must(harness.GenText(filepath.Join(src, "events.json"), harness.TextJSON, 200<<10, 3)) // one PUT
 	must(harness.GenFile(filepath.Join(src, "random.bin"), 12<<20, 4))
 	must(harness.GenText(filepath.Join(src, "media", "clip.mp4"), harness.TextLog, 1<<20, 5)) // compressible, but the rule says off
@@ -275,6 +275,35 @@ func TestCompression(t *testing.T) {
 	bigSum, bigSize := fileSHA(t, big)
 	if sha(zstdCLI(t, bigObj.body)) != bigSum {
 		t.Fatal("big.csv: zstd -d differs from the source")
+	}
+
+	// .adaptstats accounts for what was compressed, against the server.
+	var rawBytes, storedBytes int64
+	for name := range compressed {
+		rawBytes += want[name].Size
+		storedBytes += int64(len(getRaw(t, r, "tree/"+name).body))
+	}
+	rawBytes += bigSize + 1<<30
+	storedBytes += int64(len(bigObj.body) + len(zeros.body))
+	d := readStats(t, r.mnt.Dir)
+	z := d.Compression
+	if z == nil || z.Mode != "auto" || z.Files != 5 || z.RawBytes != rawBytes || z.StoredBytes != storedBytes || z.Ratio == nil {
+		t.Fatalf("stats.json compression = %+v, want mode auto, 5 files, %d raw bytes stored as %d", z, rawBytes, storedBytes)
+	}
+	if _, err := zseek.ParseLevel(z.Level); err != nil {
+		t.Fatalf("stats.json compression level %q: %v", z.Level, err)
+	}
+	measured := false
+	for _, c := range z.Curves {
+		if c.Name == "zstd-fast" && c.Frames > 0 && c.Ratio > 1.5 && c.RawBytesPerSecond > 0 {
+			measured = true
+		}
+	}
+	if !measured {
+		t.Fatalf("stats.json compression curves lack a measured zstd-fast: %+v", z.Curves)
+	}
+	if sum := run(t, "cat", r.path(".adaptstats/summary")); !strings.Contains(sum, "compression auto, level ") {
+		t.Fatalf("summary does not show compression:\n%s", sum)
 	}
 
 	// A fresh mount knows nothing staged: sizes and bytes come from the
