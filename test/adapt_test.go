@@ -60,7 +60,7 @@ func controllerEvents(t *testing.T, mnt string) []adapt.Event {
 }
 
 // readStats parses .adaptstats/stats.json.
-func readStats(t *testing.T, mnt string) stats.Doc {
+func readStats(t testing.TB, mnt string) stats.Doc {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(mnt, ".adaptstats", "stats.json"))
 	if err != nil {

@@ -169,3 +169,78 @@ func verifyObject(b testing.TB, srv *harness.Server, bucket, key string, want ha
 		b.Fatalf("%s on the server differs from the source: %+v, want %+v", key, got, want)
 	}
 }
+
+// BenchmarkCompressionLoopback: `cp -r` of a compressible data set (logs,
+// CSV, JSON; about 4:1) into two mounts on the unshaped loopback until
+// durable, one with compression = "auto" and one with "off", alternating in
+// one run. On a link faster than compression, auto must not make the copy
+// slower (target: auto's throughput ≥ 0.9 × off's). Reports min/median/max
+// of both and of the ratio, and what auto stored.
+//
+// ADAPTFS_BENCH_SIZE_MB (default 1024, the data set's size), ADAPTFS_BENCH_REPS (default 3).
+func BenchmarkCompressionLoopback(b *testing.B) {
+	size := int64(envInt("ADAPTFS_BENCH_SIZE_MB", 1024)) << 20
+	reps := envInt("ADAPTFS_BENCH_REPS", 3)
+	srv := harness.StartServerTB(b)
+	const bucket = "bench"
+	harness.CreateBucketTB(b, srv, bucket)
+	src := filepath.Join(b.TempDir(), "src")
+	files, payload := harness.GenTreeTB(b, src, harness.TreeSpec{
+		Seed: 31, Text: true, LargeFiles: 2, LargeSize: size * 3 / 8,
+		MediumFiles: 12, MediumMin: size / 64, MediumMax: size / 32, SmallFiles: 200, SmallMin: 1 << 10, SmallMax: 64 << 10, Depth: 3,
+	})
+	want, err := harness.TreeSums(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mounts := map[string]*harness.Mount{}
+	for _, mode := range []string{"auto", "off"} {
+		mounts[mode] = harness.MountTB(b, harness.MountOptions{
+			Bin: shared.bin, Server: srv, BucketPath: bucket + "/" + mode,
+			ExtraArgs: []string{"-o", "compression=" + mode},
+		})
+	}
+	mbs := map[string][]float64{}
+	var ratios []float64
+	for b.Loop() {
+		for i := range reps {
+			took := map[string]time.Duration{}
+			for _, mode := range []string{"auto", "off"} {
+				m := mounts[mode]
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+				dst := filepath.Join(m.Dir, fmt.Sprintf("r%d", i))
+				syscall.Sync()
+				start := time.Now()
+				if out, err := exec.CommandContext(ctx, "cp", "-r", src, dst).CombinedOutput(); err != nil {
+					b.Fatalf("cp -r: %v: %s", err, out)
+				}
+				if err := m.Sync(ctx); err != nil {
+					b.Fatal(err)
+				}
+				took[mode] = time.Since(start)
+				cancel()
+				got, _, err := harness.BucketContents(context.Background(), srv.Client, bucket, fmt.Sprintf("%s/r%d", mode, i))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if d := harness.DiffSums(want, got); len(d) > 0 {
+					b.Fatalf("%s rep %d: %d differences, first %s", mode, i+1, len(d), d[0])
+				}
+				mbs[mode] = append(mbs[mode], float64(payload)/1e6/took[mode].Seconds())
+			}
+			ratios = append(ratios, took["off"].Seconds()/took["auto"].Seconds())
+			b.Logf("rep %d: auto %.0f MB/s (%v), off %.0f MB/s (%v)", i+1,
+				mbs["auto"][i], took["auto"].Round(time.Millisecond), mbs["off"][i], took["off"].Round(time.Millisecond))
+		}
+	}
+	d := readStats(b, mounts["auto"].Dir)
+	r := spreadOf(ratios)
+	b.Logf("%d files, %d MiB, %d reps (min / median / max):", files, payload>>20, reps)
+	b.Logf("  auto MB/s: %v", spreadOf(mbs["auto"]))
+	b.Logf("  off  MB/s: %v", spreadOf(mbs["off"]))
+	b.Logf("  ratio auto/off throughput: %v (target ≥ 0.9)", r)
+	if z := d.Compression; z != nil && z.Ratio != nil {
+		b.Logf("  auto stored %d object(s) compressed, %.2f:1, level now %s", z.Files, *z.Ratio, z.Level)
+	}
+	b.ReportMetric(r.median, "ratio")
+}

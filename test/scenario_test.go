@@ -147,16 +147,19 @@ func TestBenchSmoke(t *testing.T) {
 	}
 }
 
-// benchConfigs are the configurations named in ADAPTFS_BENCH_CONFIGS
-// (comma separated), else all.
-func benchConfigs() []scenario.Config {
+// benchConfigs are sc's configurations, those named in
+// ADAPTFS_BENCH_CONFIGS (comma separated) if set.
+func benchConfigs(tb testing.TB, sc *scenario.Scenario) []scenario.Config {
+	all, err := scenario.ConfigsFor(sc)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	only := map[string]bool{}
 	for _, n := range strings.Split(os.Getenv("ADAPTFS_BENCH_CONFIGS"), ",") {
 		if n = strings.TrimSpace(n); n != "" {
 			only[n] = true
 		}
 	}
-	all := scenario.Configs()
 	if len(only) == 0 {
 		return all
 	}
@@ -187,7 +190,7 @@ func BenchmarkScenarios(b *testing.B) {
 			}
 			b.Run(sc.Name, func(b *testing.B) {
 				for b.Loop() {
-					rep := runScenario(b, sc, benchConfigs(), reps, benchOutDir(b))
+					rep := runScenario(b, sc, benchConfigs(b, sc), reps, benchOutDir(b))
 					for _, c := range rep.Configs {
 						b.ReportMetric(c.Efficiency.Median, c.Config.Name+"-efficiency")
 					}

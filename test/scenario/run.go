@@ -50,6 +50,37 @@ func Configs() []Config {
 	}
 }
 
+// ExtraConfigs are configurations a scenario runs only when it names them
+// in its configs list: compression off or at one fixed level (adaptive
+// parts and streams otherwise).
+func ExtraConfigs() []Config {
+	return []Config{
+		{Name: "compression-off", Options: "compression=off"},
+		{Name: "zstd-fast", Options: "compression=zstd-fast"},
+		{Name: "zstd-max", Options: "compression=zstd-max"},
+	}
+}
+
+// ConfigsFor returns the configurations sc runs.
+func ConfigsFor(sc *Scenario) ([]Config, error) {
+	if len(sc.Configs) == 0 {
+		return Configs(), nil
+	}
+	var out []Config
+	for _, name := range sc.Configs {
+		found := false
+		for _, c := range append(Configs(), ExtraConfigs()...) {
+			if c.Name == name {
+				out, found = append(out, c), true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("scenario %s: unknown configuration %q", sc.Name, name)
+		}
+	}
+	return out, nil
+}
+
 // Sample is one second of a run, as the link and adaptfs saw it.
 type Sample struct {
 	T              float64 `json:"t_seconds"`

@@ -64,6 +64,9 @@ type Data struct {
 	SmallMinKB  int64  `toml:"small_min_kb"`
 	SmallMaxKB  int64  `toml:"small_max_kb"`
 	Depth       int    `toml:"depth"`
+	// Text makes the files compressible text (log, CSV, JSON) instead of
+	// random bytes.
+	Text bool `toml:"text"`
 }
 
 // Scenario is one benchmark scenario file.
@@ -74,6 +77,9 @@ type Scenario struct {
 	Timeout     duration  `toml:"timeout"`
 	Data        Data      `toml:"data"`
 	Steps       []Step    `toml:"step"`
+	// Configs names the configurations this scenario runs (default: the
+	// general ones of Configs; see also ExtraConfigs).
+	Configs []string `toml:"configs"`
 	Volatile    *Volatile `toml:"volatile"`
 
 	schedule []Link
@@ -245,7 +251,7 @@ func (d Data) TreeSpec() harness.TreeSpec {
 		LargeFiles: d.LargeFiles, LargeSize: d.LargeSizeMB << 20,
 		MediumFiles: d.MediumFiles, MediumMin: d.MediumMinMB << 20, MediumMax: max(d.MediumMaxMB, d.MediumMinMB) << 20,
 		SmallFiles: d.SmallFiles, SmallMin: max(d.SmallMinKB<<10, 1), SmallMax: max(d.SmallMaxKB, d.SmallMinKB) << 10,
-		Depth: depth,
+		Depth: depth, Text: d.Text,
 	}
 }
 
