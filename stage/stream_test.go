@@ -22,12 +22,13 @@ type memBackend struct {
 	s3backend.Backend // methods the cutter never calls panic
 	mu                sync.Mutex
 	objects           map[string][]byte
+	metas             map[string]s3backend.ObjectMeta // of objects, and of uploads by id
 	uploads           map[string]map[int32][]byte
 	partsAt           []time.Time // when each part arrived
 }
 
 func newMemBackend() *memBackend {
-	return &memBackend{objects: map[string][]byte{}, uploads: map[string]map[int32][]byte{}}
+	return &memBackend{objects: map[string][]byte{}, metas: map[string]s3backend.ObjectMeta{}, uploads: map[string]map[int32][]byte{}}
 }
 
 func (m *memBackend) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, meta s3backend.ObjectMeta) (string, error) {
@@ -35,6 +36,7 @@ func (m *memBackend) Put(ctx context.Context, key string, body io.ReadSeeker, si
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.objects[key] = b
+	m.metas[key] = meta
 	return "etag", err
 }
 
@@ -43,6 +45,7 @@ func (m *memBackend) CreateMultipart(ctx context.Context, key string, meta s3bac
 	defer m.mu.Unlock()
 	id := fmt.Sprintf("up%d", len(m.uploads))
 	m.uploads[id] = map[int32][]byte{}
+	m.metas[id] = meta
 	return id, nil
 }
 
@@ -70,6 +73,7 @@ func (m *memBackend) CompleteMultipart(ctx context.Context, key, id string, part
 		all = append(all, b...)
 	}
 	m.objects[key] = all
+	m.metas[key] = m.metas[id]
 	return "etag-mp", nil
 }
 
