@@ -68,6 +68,13 @@ func newCompressor() *compressor {
 	}
 }
 
+// CompressionMemory is the RAM compression takes besides part buffers: per
+// worker a raw frame, its compressed copy and a batch buffer, and the
+// encoder states. The caller reserves it out of max_staging_memory_mb.
+func CompressionMemory() int64 {
+	return int64(runtime.GOMAXPROCS(0)) * 4 * frameSize
+}
+
 // Workers is how many frames are compressed at once.
 func (c *compressor) workers() int { return cap(c.slots) }
 
