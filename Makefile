@@ -7,7 +7,7 @@ SBINDIR           ?= /sbin
 VERSITYGW_VERSION := v1.8.0
 VERSITYGW_PKG     := github.com/versity/versitygw/cmd/versitygw
 
-.PHONY: help build deps demo test reftest bench bench-smoke vet clean install uninstall
+.PHONY: help build deps demo test reftest bench bench-smoke vet clean install uninstall fuzz fuzz-short
 
 help:
 	@echo "make build         bin/adaptfs"
@@ -18,6 +18,7 @@ help:
 	@echo "make reftest       the model-based test for 20 minutes (ADAPTFS_REFTEST_SECONDS, ADAPTFS_REFTEST_SEED)"
 	@echo "make bench         all benchmarks: loopback copy vs the SDK, every emulated-link scenario (long)"
 	@echo "make bench-smoke   one 30 s scenario, one run (CI runs it inside make test)"
+	@echo "make fuzz          each fuzz target for FUZZTIME (default 5m; make test runs each for 10s)"
 	@echo "make vet           gofmt check + go vet"
 	@echo "make install       PREFIX/bin/adaptfs (PREFIX=$(PREFIX)) and SBINDIR/mount.adaptfs (SBINDIR=$(SBINDIR)) for fstab"
 	@echo "make uninstall     remove what make install put there"
@@ -59,6 +60,25 @@ demo: deps build bin/versitygw
 # must not share the two cores with the end-to-end copies.
 test: deps build bin/versitygw
 	$(GO) test ./... -p 1 -count=1 -timeout 40m
+	$(MAKE) fuzz-short
+
+# Fuzz targets: the config file and option parsers, the manifest decoder,
+# the seek table parser. `make test` runs each for FUZZ_SHORT (the seed
+# corpus in testdata/fuzz always runs with go test); `make fuzz` for FUZZTIME.
+FUZZ_TARGETS = ./cmd/adaptfs/config:FuzzLoad ./cmd/adaptfs/config:FuzzApplyOptions \
+	./cmd/adaptfs/config:FuzzCredentialsNotEchoed ./stage:FuzzDecodeManifest ./zseek:FuzzParseSeekTable
+FUZZ_SHORT ?= 10s
+FUZZTIME ?= 5m
+fuzz-short:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t for $(FUZZ_SHORT)"; \
+		out=$$($(GO) test $${t%%:*} -run XXX -fuzz "^$${t##*:}$$" -fuzztime $(FUZZ_SHORT) 2>&1) || { echo "$$out"; exit 1; }; \
+	done
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t for $(FUZZTIME)"; \
+		$(GO) test $${t%%:*} -run XXX -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
 
 # The model-based test (test/reftest_test.go) for a long time. Environment:
 # ADAPTFS_REFTEST_SECONDS (default 1200), ADAPTFS_REFTEST_SEED (default random,

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -162,17 +161,6 @@ func newHTTPClient(tr *http.Transport, sampler Sampler) *http.Client {
 			return http.ErrUseLastResponse
 		},
 	}
-}
-
-// newRetryer is the SDK's standard retryer without its client-side retry
-// quota: on a lossy link with many parts in flight the quota would turn
-// retryable failures into permanent ones. Backing off is the controller's
-// job (it lowers concurrency).
-func newRetryer(maxRetries int) aws.Retryer {
-	return retry.NewStandard(func(o *retry.StandardOptions) {
-		o.MaxAttempts = maxRetries + 1
-		o.RateLimiter = ratelimit.None
-	})
 }
 
 // normalizePrefix makes "/a/b" and "a/b/" both "a/b/"; "" stays "".

@@ -1,0 +1,63 @@
+package s3backend
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// maxRetryAfter bounds how long a server's Retry-After can hold one retry.
+const maxRetryAfter = 30 * time.Second
+
+// newRetryer is the SDK's standard retryer (exponential backoff with
+// jitter; SlowDown and 503 count as throttling) without its client-side
+// retry quota: on a lossy link with many parts in flight the quota would
+// turn retryable failures into permanent ones. Backing off as a whole is
+// the controller's job (it lowers concurrency). A server's Retry-After is
+// honoured when it asks for longer than the backoff.
+func newRetryer(maxRetries int) aws.Retryer {
+	return retryAfterRetryer{retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = maxRetries + 1
+		o.RateLimiter = ratelimit.None
+	})}
+}
+
+type retryAfterRetryer struct{ *retry.Standard }
+
+func (r retryAfterRetryer) RetryDelay(attempt int, err error) (time.Duration, error) {
+	d, derr := r.Standard.RetryDelay(attempt, err)
+	if derr != nil {
+		return d, derr
+	}
+	if ra, ok := retryAfter(err, time.Now()); ok && ra > d {
+		d = min(ra, maxRetryAfter)
+	}
+	return d, nil
+}
+
+// retryAfter reads the Retry-After header of a failed response: seconds or
+// an HTTP date.
+func retryAfter(err error, now time.Time) (time.Duration, bool) {
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) || re.Response == nil {
+		return 0, false
+	}
+	v := strings.TrimSpace(re.Response.Header.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, t.Sub(now)), true
+	}
+	return 0, false
+}
