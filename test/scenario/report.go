@@ -158,11 +158,15 @@ func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "\n%s — %s\n%d files, %.1f MiB; min / median / max of %d run(s)\n", r.Scenario, r.Description, r.Files, float64(r.PayloadBytes)/(1<<20), len(r.Configs[0].Runs))
 	fmt.Fprintf(w, "%-16s %-26s %-26s %-22s %s\n", "config", "seconds to durable", "goodput Mbit/s", "link efficiency", "× vs 5MiB×4")
 	for _, c := range r.Configs {
-		fmt.Fprintf(w, "%-16s %-26s %-26s %-22s %.2f\n", c.Config.Name,
+		speedup := "—" // the scenario did not run the baseline
+		if x, ok := r.SpeedupMedian[c.Config.Name]; ok {
+			speedup = fmt.Sprintf("%.2f", x)
+		}
+		fmt.Fprintf(w, "%-16s %-26s %-26s %-22s %s\n", c.Config.Name,
 			fmt.Sprintf("%.1f / %.1f / %.1f", c.Seconds.Min, c.Seconds.Median, c.Seconds.Max),
 			fmt.Sprintf("%.1f / %.1f / %.1f", c.GoodputMbit.Min, c.GoodputMbit.Median, c.GoodputMbit.Max),
 			fmt.Sprintf("%.0f%% / %.0f%% / %.0f%%", 100*c.Efficiency.Min, 100*c.Efficiency.Median, 100*c.Efficiency.Max),
-			r.SpeedupMedian[c.Config.Name])
+			speedup)
 	}
 	for _, c := range r.Configs {
 		for _, sr := range c.Reactions {
