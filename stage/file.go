@@ -241,12 +241,12 @@ func (f *File) _addIsland(off, end int64) {
 // before) and copies every write that lands in it. It reports whether the
 // buffer took all of p, so that p need not go to the staging file now.
 func (f *File) _feedBuffer(p []byte, off int64) bool {
-	if f.noStream || f.stream != nil && f.stream.z != nil {
-		return false // the compressor reads the staging file
+	if f.noStream {
+		return false
 	}
 	var sealed int64
 	if f.stream != nil {
-		sealed = f.stream.sealed
+		sealed = f.stream.rawSealed()
 	}
 	end := off + int64(len(p))
 	if f.pbuf == nil {

@@ -114,6 +114,15 @@ func (b *buffer) load(f *os.File, base, from, to int64) error {
 	return nil
 }
 
+// copyOut copies the buffer's bytes at off into p.
+func (b *buffer) copyOut(p []byte, off int64) {
+	for len(p) > 0 && off < b.n {
+		c := b.chunks[off/chunkSize][off%chunkSize:]
+		k := copy(p, c[:min(int64(len(c)), b.n-off)])
+		p, off = p[k:], off+int64(k)
+	}
+}
+
 // writeTo writes the first n bytes to f at base. With aligned set (an
 // O_DIRECT handle) it refuses chunks that are not 4 KiB aligned.
 func (b *buffer) writeTo(f *os.File, base, n int64, aligned bool) error {

@@ -192,8 +192,33 @@ func (f *File) _startCompressed(policy LevelSource) error {
 	return nil
 }
 
-// frameJob is one frame to compress: raw bytes [off, off+n).
+// _takeBuffer hands the compressor the part buffer that starts where it
+// is, once every byte of it is written (or the file is closed), and the
+// file forgets it: the compressor persists and frees it.
+func (f *File) _takeBuffer(s *stream) *partBuf {
+	pb := f.pbuf
+	if pb == nil || pb.start != s.z.rawClaimed {
+		return nil
+	}
+	if s.final && f.contig >= f.size {
+		pb.buf.truncate(max(0, f.size-pb.start))
+	} else if f.contig < pb.end() {
+		return nil
+	}
+	if pb.buf.len() == 0 {
+		return nil
+	}
+	f.pbuf = nil
+	if pb.deferred {
+		f.unpersisted = append(f.unpersisted, pb)
+	}
+	return pb
+}
+
+// frameJob is one frame to compress: raw bytes [off, off+n), read from src
+// when set, else from the staging file.
 type frameJob struct {
+	src    *partBuf
 	off, n int64
 	comp   []byte
 	frame  zseek.Frame
@@ -219,10 +244,27 @@ func (f *File) compressLoop(s *stream, policy LevelSource) {
 		limit := int64(f.area.cfg.StageAheadChunks + p.Concurrency)
 		queued := z.compOff - s.sealed
 		ahead := int64(s.inFlight) >= limit || queued >= limit*max(p.PartSize, MinPartSize)
-		var jobs []*frameJob
+		var (
+			jobs  []*frameJob
+			taken []*partBuf
+		)
 		for !ahead && len(jobs) < c.workers() {
-			n := min(frameSize, f.contig-z.rawClaimed)
-			if n <= 0 || (n < frameSize && !s.final) {
+			if pb := f._takeBuffer(s); pb != nil {
+				// The part buffer's bytes are in RAM (maybe only there):
+				// frame them from it.
+				taken = append(taken, pb)
+				for off := int64(0); off < pb.buf.len(); off += frameSize {
+					jobs = append(jobs, &frameJob{off: pb.start + off, n: min(frameSize, pb.buf.len()-off), src: pb})
+				}
+				z.rawClaimed = pb.end()
+				continue
+			}
+			end := f.contig
+			if pb := f.pbuf; pb != nil && pb.start >= z.rawClaimed {
+				end = min(end, pb.start) // bytes from there on may be in RAM only
+			}
+			n := min(frameSize, end-z.rawClaimed)
+			if n <= 0 || (n < frameSize && !(s.final && end == f.size)) {
 				break
 			}
 			jobs = append(jobs, &frameJob{off: z.rawClaimed, n: n})
@@ -247,6 +289,12 @@ func (f *File) compressLoop(s *stream, policy LevelSource) {
 		}
 		lvl := zseek.Level(policy.Level())
 		err := f.compressFrames(s, jobs, lvl, policy)
+		for _, pb := range taken {
+			if pb.deferred {
+				f.persistPart(pb) // O_DIRECT, as a cut plain part
+			}
+			f.area.mem.put(pb.buf)
+		}
 		var buf []byte
 		if err == nil {
 			for _, j := range jobs {
@@ -292,7 +340,9 @@ func (f *File) compressFrames(s *stream, jobs []*frameJob, lvl zseek.Level, poli
 			bp := c.frames.Get().(*[]byte)
 			defer c.frames.Put(bp)
 			raw := (*bp)[:j.n]
-			if _, err := f.data.ReadAt(raw, j.off); err != nil {
+			if j.src != nil {
+				j.src.buf.copyOut(raw, j.off-j.src.start)
+			} else if _, err := f.data.ReadAt(raw, j.off); err != nil {
 				j.err = fmt.Errorf("read %s at %d from staging: %w", f.key, j.off, err)
 				return
 			}
