@@ -76,16 +76,17 @@ type LevelChooser struct {
 	adaptive bool
 	cur      atomic.Int32
 
-	mu         sync.Mutex
-	rec        EventRecorder
-	stats      []levelStat
-	cand       int // level the trigger holds for, -1 none
-	candSince  time.Time
-	lastChange time.Time
-	changes    int
-	pending    *levelEval
-	lastNet    float64 // link bytes/s used by the last Update
-	sampleTurn int
+	mu          sync.Mutex
+	rec         EventRecorder
+	concurrency func() int // the concurrency in force, if known
+	stats       []levelStat
+	cand        int // level the trigger holds for, -1 none
+	candSince   time.Time
+	lastChange  time.Time
+	changes     int
+	pending     *levelEval
+	lastNet     float64 // link bytes/s used by the last Update
+	sampleTurn  int
 }
 
 // NewLevelChooser starts at level initial. names[i] is level i's name,
@@ -98,6 +99,15 @@ func NewLevelChooser(cfg Config, clock Clock, names []string, workers, initial i
 	}
 	l.cur.Store(int32(min(max(initial, 0), len(names)-1)))
 	return l
+}
+
+// SetConcurrencySource tells the chooser the concurrency in force (the
+// controller's), used to estimate what the link could carry when the
+// uploads do not fill it. Call before the first Update.
+func (l *LevelChooser) SetConcurrencySource(f func() int) {
+	l.mu.Lock()
+	l.concurrency = f
+	l.mu.Unlock()
 }
 
 // SetRecorder installs where events go; call before the first Update.
@@ -128,6 +138,24 @@ func (l *LevelChooser) Observe(level int, raw, comp int64, took time.Duration) {
 		s.speed += levelAlpha * (speed - s.speed)
 	}
 	s.frames++
+	s.last = now
+}
+
+// ObserveRatio records the ratio of a sample compressed at level without a
+// trustworthy time (a small sample taken on the write path): it keeps the
+// level's ratio current and its curve fresh, and leaves its speed alone.
+func (l *LevelChooser) ObserveRatio(level int, raw, comp int64) {
+	if level <= 0 || level >= len(l.names) || raw <= 0 || comp <= 0 {
+		return
+	}
+	now := l.clock.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := &l.stats[level]
+	if s.frames == 0 || s.speed <= 0 {
+		return // no speed yet: the first real frames set both
+	}
+	s.ratio += levelAlpha * (float64(raw)/float64(comp) - s.ratio)
 	s.last = now
 }
 
@@ -177,8 +205,16 @@ func (l *LevelChooser) Update(now time.Time, e Estimates) {
 	net := e.BottleneckBandwidthBps / 8
 	if e.AppLimited {
 		// The link took all we gave it: its capacity is above the
-		// goodput, which our own compression speed may be what limits.
-		net *= appLimitedProbe
+		// goodput, which our own compression may be what limits. What
+		// one request achieves while it sends, times the requests the
+		// concurrency allows, estimates it too (on a fast link a
+		// compressed part goes out at hundreds of MB/s, and with
+		// uncompressed data every slot would be busy).
+		conc := 1.0
+		if l.concurrency != nil {
+			conc = float64(max(1, l.concurrency()))
+		}
+		net = max(net*appLimitedProbe, e.PerStreamBps/8*max(conc, e.InFlight))
 	}
 	l.lastNet = net
 	if net <= 0 || !l.adaptive {

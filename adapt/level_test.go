@@ -71,7 +71,10 @@ func runLevels(t *testing.T, l *LevelChooser, clk *simClock, m func(time.Duratio
 				wire = rate * 8
 			}
 			appLimited := wire < 0.95*linkBps
-			l.Update(nextTick, Estimates{BottleneckBandwidthBps: wire, GoodputBps: wire, AppLimited: appLimited})
+			// Four streams allowed; one request sends at up to 300 MB/s.
+			perStream := min(linkBps/4, 2.4e9)
+			l.Update(nextTick, Estimates{BottleneckBandwidthBps: wire, GoodputBps: wire, AppLimited: appLimited,
+				PerStreamBps: perStream, InFlight: 1})
 			nextTick = nextTick.Add(2 * time.Second)
 		}
 	}
@@ -83,6 +86,7 @@ func newTestChooser(cfg Config, initial int) (*LevelChooser, *simClock, *recorde
 	l := NewLevelChooser(cfg, clk, levelNames, 2, initial, true)
 	r := &recorder{}
 	l.SetRecorder(r)
+	l.SetConcurrencySource(func() int { return 4 })
 	return l, clk, r
 }
 
@@ -219,4 +223,16 @@ func TestLevelLimits(t *testing.T) {
 			t.Fatalf("first change after %s, before the trigger could hold", first)
 		}
 	})
+}
+
+// TestLevelNoneWhenCPUBound: on a link faster than the machine can
+// compress (10 Gbit/s, 2 workers at 100 MB/s), compressing makes the copy
+// CPU-bound and the uploads app-limited; the level falls to none.
+func TestLevelNoneWhenCPUBound(t *testing.T) {
+	slowCPU := codecModel{speed: []float64{0, 100e6, 40e6, 15e6, 3e6}, ratio: logData.ratio}
+	l, clk, r := newTestChooser(DefaultConfig(), 1)
+	got := runLevels(t, l, clk, func(time.Duration) codecModel { return slowCPU }, 10e9, 5*time.Minute, 8)
+	if got != 0 {
+		t.Fatalf("CPU-bound on 10 Gbit/s: level %s, want none (events %+v)", levelNames[got], r.events)
+	}
 }

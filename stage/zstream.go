@@ -35,6 +35,7 @@ const (
 type LevelSource interface {
 	Level() int
 	Observe(level int, raw, comp int64, took time.Duration)
+	ObserveRatio(level int, raw, comp int64)
 	SampleLevel() (level int, ok bool)
 }
 
@@ -44,6 +45,7 @@ type fixedLevel zseek.Level
 
 func (l fixedLevel) Level() int                             { return int(l) }
 func (fixedLevel) Observe(int, int64, int64, time.Duration) {}
+func (fixedLevel) ObserveRatio(int, int64, int64)           {}
 func (fixedLevel) SampleLevel() (int, bool)                 { return 0, false }
 
 // compressor is what an Area shares between its compressed streams: the
@@ -135,22 +137,27 @@ func (f *File) _compressionLevel() LevelSource {
 		f.zplan, f.zpolicy = zCompress, fixedLevel(lvl)
 		return f.zpolicy
 	}
-	if err := f._persistAll(); err != nil {
-		f.area.log.Error("staging file incomplete", "key", f.key, "err", err)
-		return nil
-	}
 	sample := make([]byte, min(sniffSize, f.size))
-	n, _ := f.data.ReadAt(sample, 0)
-	sample = sample[:n]
+	if pb := f.pbuf; pb != nil && pb.start == 0 && pb.filled >= int64(len(sample)) {
+		pb.buf.copyOut(sample, 0) // the file's first bytes may be in RAM only
+	} else {
+		if f._deferredOverlaps(0, int64(len(sample))) {
+			if err := f._persistAll(); err != nil {
+				f.area.log.Error("staging file incomplete", "key", f.key, "err", err)
+				return nil
+			}
+		}
+		n, _ := f.data.ReadAt(sample, 0)
+		sample = sample[:n]
+	}
 	if format, ok := zseek.Sniff(sample); ok {
 		f.area.log.Debug("stored as-is: already compressed", "key", f.key, "format", format)
 		return nil
 	}
 	z := f.area.z
-	start := time.Now()
 	ratio := zseek.Ratio(z.enc, sample)
 	if len(sample) > 0 && ratio > 0 {
-		z.levels.Observe(int(zseek.Fastest), int64(len(sample)), int64(float64(len(sample))/ratio), time.Since(start))
+		z.levels.ObserveRatio(int(zseek.Fastest), int64(len(sample)), int64(float64(len(sample))/ratio))
 	}
 	if ratio < zseek.MinRatio {
 		f.area.log.Debug("stored as-is: does not compress", "key", f.key, "ratio", ratio)

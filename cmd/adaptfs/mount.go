@@ -395,6 +395,7 @@ func serve(ctx context.Context, ma mountArgs) error {
 	ctrl := adapt.NewController(cfg.Adapt, wallClock{}, loadProfile(cfg.StagingDir, log),
 		adapt.WithMemoryBudget(int64(cfg.MaxStagingMemoryMB)<<20), adapt.WithLevelPolicy(levels))
 	levels.SetRecorder(ctrl)
+	levels.SetConcurrencySource(func() int { return ctrl.Params().Concurrency })
 	col := stats.New() // its sources are set once the staging area exists
 	be, err := s3backend.New(ctx, cfg.S3, sampleBridge{c: ctrl, parts: col}, log)
 	if err != nil {
