@@ -54,6 +54,12 @@ type levelStat struct {
 	ratio, speed float64 // EWMA
 	frames       int
 	last         time.Time
+	// delivered is the raw bytes/s this level achieved while the uploads
+	// were app-limited (compression, not the link, set the pace): the
+	// machine's real capacity at this level, other work on its cores
+	// included, which workers × speed overestimates.
+	delivered   float64
+	deliveredAt time.Time
 }
 
 type levelEval struct {
@@ -195,7 +201,11 @@ func (l *LevelChooser) value(level int, net float64, now time.Time) (float64, bo
 	if s.frames < levelMinFrames || now.Sub(s.last) > levelMaxAge || net <= 0 {
 		return 0, false
 	}
-	return math.Min(float64(l.workers)*s.speed, net*s.ratio), true
+	v := math.Min(float64(l.workers)*s.speed, net*s.ratio)
+	if s.delivered > 0 && now.Sub(s.deliveredAt) < memoryMaxAge {
+		v = math.Min(v, s.delivered*(1+l.cfg.BandwidthChangeThreshold/l.sens()))
+	}
+	return v, true
 }
 
 // Update is the LevelPolicy hook: called after every controller tick.
@@ -217,10 +227,17 @@ func (l *LevelChooser) Update(now time.Time, e Estimates) {
 		net = max(net*appLimitedProbe, e.PerStreamBps/8*max(conc, e.InFlight))
 	}
 	l.lastNet = net
+	cur := l.Level()
+	if st := &l.stats[cur]; cur > 0 && st.frames > 0 {
+		if e.AppLimited && e.GoodputBps > 0 {
+			st.delivered, st.deliveredAt = e.GoodputBps/8*st.ratio, now
+		} else if !e.AppLimited {
+			st.delivered = 0 // the link sets the pace again
+		}
+	}
 	if net <= 0 || !l.adaptive {
 		return
 	}
-	cur := l.Level()
 	if p := l.pending; p != nil && !now.Before(p.at.Add(l.cfg.AdaptationInterval+l.cfg.MonitoringInterval)) {
 		l.evaluate(now, net)
 		cur = l.Level()

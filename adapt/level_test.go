@@ -12,6 +12,9 @@ var levelNames = []string{"none", "zstd-fast", "zstd", "zstd-high", "zstd-max"}
 // (raw bytes/s) and ratio per level.
 type codecModel struct {
 	speed, ratio []float64
+	// cores is how many workers' worth of CPU compression really gets
+	// (other work shares the machine); 0 = all of them.
+	cores float64
 }
 
 var logData = codecModel{
@@ -55,7 +58,11 @@ func runLevels(t *testing.T, l *LevelChooser, clk *simClock, m func(time.Duratio
 		if lv == 0 {
 			rate = linkBps / 8
 		} else {
-			rate = min(float64(l.workers)*cm.speed[lv], linkBps/8*cm.ratio[lv])
+			cores := float64(l.workers)
+			if cm.cores > 0 {
+				cores = cm.cores
+			}
+			rate = min(cores*cm.speed[lv], linkBps/8*cm.ratio[lv])
 			l.Observe(lv, frame, int64(raw/(cm.ratio[lv]*noise())), time.Duration(raw/(cm.speed[lv]*noise())*float64(time.Second)))
 		}
 		n++
@@ -234,5 +241,19 @@ func TestLevelNoneWhenCPUBound(t *testing.T) {
 	got := runLevels(t, l, clk, func(time.Duration) codecModel { return slowCPU }, 10e9, 5*time.Minute, 8)
 	if got != 0 {
 		t.Fatalf("CPU-bound on 10 Gbit/s: level %s, want none (events %+v)", levelNames[got], r.events)
+	}
+}
+
+// TestLevelLearnsItsRealCPU: two workers' speed says zstd-fast would
+// deliver 200 MB/s, but the machine's other work leaves compression one
+// core (100 MB/s), less than the 125 MB/s the link takes uncompressed. The
+// chooser measures what fast really delivered while app-limited, settles on
+// none, and does not flip back and forth.
+func TestLevelLearnsItsRealCPU(t *testing.T) {
+	busy := codecModel{speed: []float64{0, 100e6, 40e6, 15e6, 3e6}, ratio: logData.ratio, cores: 1}
+	l, clk, r := newTestChooser(DefaultConfig(), 1)
+	got := runLevels(t, l, clk, func(time.Duration) codecModel { return busy }, 1e9, 10*time.Minute, 9)
+	if got != 0 || len(r.events) > 2 {
+		t.Fatalf("level %s after %d events (%+v), want none after at most two", levelNames[got], len(r.events), r.events)
 	}
 }
