@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +39,9 @@ type listing struct {
 type dirCache struct {
 	be  s3backend.Backend
 	ttl time.Duration
+	// onStale hears about a refresh that failed and was served from the
+	// previous listing.
+	onStale func(dir string, err error)
 
 	mu   sync.Mutex
 	dirs map[string]*listing // by directory prefix ("" or ending in "/")
@@ -57,6 +61,9 @@ func (c *dirCache) listingFor(dir string) *listing {
 	}
 	return l
 }
+
+// staleRetry is how soon a directory whose refresh failed is listed again.
+const staleRetry = 10 * time.Second
 
 // fresh refetches l when it is stale; called with l.mu held.
 func (c *dirCache) _refresh(ctx context.Context, dir string, l *listing) error {
@@ -80,6 +87,17 @@ func (c *dirCache) _refresh(ctx context.Context, dir string, l *listing) error {
 		return nil
 	})
 	if err != nil {
+		if l.entries != nil && !errors.Is(err, s3backend.ErrNoSuchBucket) && !errors.Is(err, s3backend.ErrAccessDenied) {
+			// The endpoint is unreachable: go on with what we listed last
+			// (new files can still be created and staged), and try again
+			// after staleRetry instead of making every lookup wait out
+			// the retries.
+			l.fetched = time.Now().Add(staleRetry - c.ttl)
+			if c.onStale != nil {
+				c.onStale(dir, err)
+			}
+			return nil
+		}
 		return err
 	}
 	// Keep the metadata we know (from HEAD or our own upload) for objects

@@ -68,6 +68,9 @@ func New(cfg Config, be s3backend.Backend, area *stage.Area, keyPrefix string, l
 	if cfg.GID >= 0 {
 		f.gid = uint32(cfg.GID)
 	}
+	f.dirs.onStale = func(dir string, err error) {
+		log.Warn("listing failed; using the last listing of the directory", "dir", "/"+dir, "err", err)
+	}
 	area.SetObserver(f)
 	return f, nil
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/adaptfs/adaptfs/adapt"
@@ -57,6 +58,7 @@ type Area struct {
 	changed chan struct{}    // closed and replaced on every state change (broadcast)
 	seq     atomic.Uint64
 
+	diskBytes     atomic.Int64 // bytes of staged files (the quota's measure)
 	uploadedBytes atomic.Int64 // object bytes completed in S3 by this process
 	uploadedFiles atomic.Int64
 	// Of those, the objects stored compressed: raw bytes and bytes stored.
@@ -199,6 +201,7 @@ func (a *Area) Adopt(ctx context.Context, key string, meta s3backend.ObjectMeta,
 		return nil, fmt.Errorf("stage %s for update: %w", key, err)
 	}
 	f.size, f.contig, f.noStream = n, n, true
+	a.diskBytes.Add(n)
 	f.writers, f.handles = 1, 1
 	if err := f.writeManifest(stateWriting); err != nil {
 		f.discardFiles()
@@ -345,6 +348,42 @@ func (a *Area) forget(f *File) {
 	a.mu.Unlock()
 	f.discardFiles()
 	a.notify()
+}
+
+// ErrStagingFull is returned (wrapped, with ENOSPC) by a write that found
+// the staging quota full for staging_full_wait.
+var ErrStagingFull = errors.New("staging area full")
+
+// reserve waits until growing the staged bytes by n stays within the
+// quota, for at most staging_full_wait; then it fails with ENOSPC. Closed
+// files upload meanwhile (their write-back delay is skipped) and free
+// their space once complete.
+func (a *Area) reserve(ctx context.Context, key string, n int64) error {
+	limit := int64(a.cfg.MaxStagingDiskMB) << 20
+	if limit <= 0 || n <= 0 || a.diskBytes.Load()+n <= limit {
+		return nil
+	}
+	a.log.Warn("staging area full: the write waits for uploads to free space",
+		"key", key, "staged_bytes", a.diskBytes.Load(), "max_staging_disk_mb", a.cfg.MaxStagingDiskMB)
+	a.Retry()
+	deadline := time.NewTimer(a.cfg.StagingFullWait)
+	defer deadline.Stop()
+	for a.diskBytes.Load()+n > limit {
+		a.mu.Lock()
+		ch := a.changed
+		a.mu.Unlock()
+		select {
+		case <-ch:
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline.C:
+			a.log.Error("staging area stayed full: write refused with ENOSPC; raise max_staging_disk_mb or wait for uploads",
+				"key", key, "staged_bytes", a.diskBytes.Load(), "max_staging_disk_mb", a.cfg.MaxStagingDiskMB)
+			return fmt.Errorf("write %s: %w (max_staging_disk_mb = %d): %w", key, ErrStagingFull, a.cfg.MaxStagingDiskMB, syscall.ENOSPC)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // RequestsInFlight is the number of upload requests holding a slot.

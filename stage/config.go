@@ -14,6 +14,11 @@ type Config struct {
 	// "close" (close also fsyncs the staging file).
 	StagingSync        string `toml:"staging_sync"`
 	MaxStagingMemoryMB int    `toml:"max_staging_memory_mb"`
+	// MaxStagingDiskMB caps the bytes of staged files (0: only the disk's
+	// free space). A write that would pass it waits for uploads to free
+	// space, at most StagingFullWait, then fails with ENOSPC.
+	MaxStagingDiskMB int           `toml:"max_staging_disk_mb"`
+	StagingFullWait  time.Duration `toml:"staging_full_wait"`
 	StageAheadChunks   int    `toml:"stage_ahead_chunks"`
 	// WriteBackDelay is how long a closed file waits before its upload
 	// starts, so that rsync's write-then-rename and a quick chmod/touch after
@@ -47,6 +52,7 @@ func DefaultConfig() Config {
 		MaxStagingMemoryMB: 256,
 		StageAheadChunks:   3,
 		WriteBackDelay:     500 * time.Millisecond,
+		StagingFullWait:    time.Minute,
 		Compression:        CompressAuto,
 	}
 }
@@ -62,6 +68,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("stage_ahead_chunks: must be within 1..64, got %d", c.StageAheadChunks)
 	case c.WriteBackDelay < 0 || c.WriteBackDelay > time.Hour:
 		return fmt.Errorf("write_back_delay: must be within 0..1h, got %s", c.WriteBackDelay)
+	case c.MaxStagingDiskMB < 0:
+		return fmt.Errorf("max_staging_disk_mb: must be 0 (no cap) or more, got %d", c.MaxStagingDiskMB)
+	case c.MaxStagingDiskMB > 0 && c.MaxStagingDiskMB < 64:
+		return fmt.Errorf("max_staging_disk_mb: at least 64 (or 0 for no cap), got %d", c.MaxStagingDiskMB)
+	case c.StagingFullWait < 0 || c.StagingFullWait > 24*time.Hour:
+		return fmt.Errorf("staging_full_wait: must be within 0..24h, got %s", c.StagingFullWait)
 	}
 	if err := checkCompressionMode(c.Compression); err != nil {
 		return fmt.Errorf("compression: %w", err)

@@ -137,8 +137,11 @@ func (f *File) Release(write bool) {
 		}
 	}
 	forget := f.handles == 0 && f.state == Uploaded
+	gone := f.handles == 0 && f.dropped // unlinked while open: its last close removes it
 	f.mu.Unlock()
-	if forget {
+	if gone {
+		f.discardFiles()
+	} else if forget {
 		f.area.forget(f)
 	}
 	f.area.notify()
@@ -173,6 +176,15 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 		return 0, fmt.Errorf("write %s at %d: %w", f.key, off, syscall.EFBIG)
 	}
 	f.mu.Lock()
+	grow, key := end-f.size, f.key
+	f.mu.Unlock()
+	if grow > 0 {
+		// Waits without the file's lock: its own upload may need it.
+		if err := f.area.reserve(f.area.ctx, key, grow); err != nil {
+			return 0, err
+		}
+	}
+	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.dropped {
 		return 0, fmt.Errorf("write %s: %w", f.key, os.ErrNotExist)
@@ -189,7 +201,10 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if f.state != Writing {
 		f.state = Writing // written again after an fsync: uploaded anew at close
 	}
-	f.size = max(f.size, end)
+	if end > f.size {
+		f.area.diskBytes.Add(end - f.size)
+		f.size = end
+	}
 	f._markWritten(off, end)
 	f._cutParts(false)
 	return len(p), nil
@@ -343,6 +358,7 @@ func (f *File) _truncate(size int64) error {
 	if f.pbuf != nil {
 		f.pbuf.filled = max(0, min(f.pbuf.filled, size-f.pbuf.start))
 	}
+	f.area.diskBytes.Add(size - f.size)
 	f.size = size
 	f.contig = min(f.contig, size)
 	f.islands = slices.DeleteFunc(f.islands, func(e extent) bool { return e.from >= size })
@@ -468,6 +484,8 @@ func (f *File) discardFiles() {
 	}
 	f._dropBuffer()
 	f.unpersisted = nil
+	f.area.diskBytes.Add(-f.size)
+	f.size = 0
 	f.mu.Unlock()
 	if f.direct != nil {
 		f.direct.Close()

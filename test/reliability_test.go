@@ -6,8 +6,10 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -194,4 +196,45 @@ func TestKillNineAnywhere(t *testing.T) {
 			t.Fatalf("run %d: multipart uploads left: %v", i+1, ups)
 		}
 	}
+}
+
+// TestStagingFullENOSPC: with the endpoint down, new files can still be
+// created (in a directory listed before) and fill the staging quota; the
+// next write waits staging_full_wait and fails with ENOSPC, nothing staged
+// is lost, and once the endpoint is back the same copy succeeds.
+func TestStagingFullENOSPC(t *testing.T) {
+	requireFuse(t)
+	srv := harness.StartServerTB(t)
+	proxy, err := harness.StartFaultProxy(srv.Endpoint, harness.Faults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+	r := &rig{srv: srv, bucket: "adaptfs-test", prefix: "q/"}
+	harness.CreateBucketTB(t, srv, r.bucket)
+	r.mnt = r.mount(t, "--endpoint", proxy.URL, "-o", "max_staging_disk_mb=64,staging_full_wait=2s,compression=off")
+	src := t.TempDir()
+	for i, name := range []string{"a.bin", "b.bin"} {
+		if err := harness.GenFile(filepath.Join(src, name), 40<<20, uint64(60+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, _ := harness.TreeSums(src)
+	run(t, "ls", r.mnt.Dir) // a listing to go on with while the endpoint is down
+	proxy.SetDown(true)
+	run(t, "cp", filepath.Join(src, "a.bin"), r.path("a.bin"))
+	out, err := exec.CommandContext(t.Context(), "cp", filepath.Join(src, "b.bin"), r.path("b.bin")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "No space left on device") {
+		t.Fatalf("cp past the staging quota: %v: %s; want No space left on device", err, out)
+	}
+	t.Logf("cp past the quota: %s", strings.TrimSpace(string(out)))
+	if !strings.Contains(r.mnt.LogTail(50), "max_staging_disk_mb") {
+		t.Errorf("the log does not say which limit was hit:\n%s", r.mnt.LogTail(20))
+	}
+	proxy.SetDown(false)
+	r.sync(t)
+	run(t, "cp", filepath.Join(src, "b.bin"), r.path("b.bin"))
+	r.sync(t)
+	got, _ := r.objects(t)
+	requireSame(t, "both files after the quota freed", want, got)
 }

@@ -35,6 +35,8 @@ staging_sync = "close"
 max_staging_memory_mb = 512
 stage_ahead_chunks = 4
 write_back_delay = "1m30s"
+max_staging_disk_mb = 4096
+staging_full_wait = "2m"
 compression = "zstd-high"
 compression_rules = ["media/*.mp4=off", "logs/=zstd-max"]
 part_size_mb = 32
@@ -82,7 +84,7 @@ func fullConfig() Config {
 		},
 		Stage: stage.Config{
 			StagingDir: "/var/cache/adaptfs", StagingSync: "close", MaxStagingMemoryMB: 512,
-			StageAheadChunks: 4, WriteBackDelay: 90 * time.Second,
+			StageAheadChunks: 4, WriteBackDelay: 90 * time.Second, MaxStagingDiskMB: 4096, StagingFullWait: 2 * time.Minute,
 			Compression: "zstd-high", CompressionRules: []string{"media/*.mp4=off", "logs/=zstd-max"},
 		},
 		Adapt: adapt.Config{
