@@ -19,7 +19,7 @@ type Config struct {
 	// space, at most StagingFullWait, then fails with ENOSPC.
 	MaxStagingDiskMB int           `toml:"max_staging_disk_mb"`
 	StagingFullWait  time.Duration `toml:"staging_full_wait"`
-	StageAheadChunks   int    `toml:"stage_ahead_chunks"`
+	StageAheadChunks int           `toml:"stage_ahead_chunks"`
 	// WriteBackDelay is how long a closed file waits before its upload
 	// starts, so that rsync's write-then-rename and a quick chmod/touch after
 	// close cost no extra request. fsync and `adaptfs sync` skip the wait.

@@ -71,16 +71,16 @@ type Data struct {
 
 // Scenario is one benchmark scenario file.
 type Scenario struct {
-	Name        string    `toml:"name"`
-	Description string    `toml:"description"`
-	CongCtl     string    `toml:"congctl"`
-	Timeout     duration  `toml:"timeout"`
-	Data        Data      `toml:"data"`
-	Steps       []Step    `toml:"step"`
+	Name        string   `toml:"name"`
+	Description string   `toml:"description"`
+	CongCtl     string   `toml:"congctl"`
+	Timeout     duration `toml:"timeout"`
+	Data        Data     `toml:"data"`
+	Steps       []Step   `toml:"step"`
 	// Configs names the configurations this scenario runs (default: the
 	// general ones of Configs; see also ExtraConfigs).
-	Configs []string `toml:"configs"`
-	Volatile    *Volatile `toml:"volatile"`
+	Configs  []string  `toml:"configs"`
+	Volatile *Volatile `toml:"volatile"`
 
 	schedule []Link
 }
