@@ -62,7 +62,12 @@ func (h *stagedHandle) Release(ctx context.Context) syscall.Errno {
 func (h *stagedHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	ctx = detach(ctx)
 	if err := h.f.Sync(ctx); err != nil {
-		return errno(err)
+		// An upload that cannot complete is EIO whatever the cause
+		// (the xattr and .adaptstats/uploads say which).
+		if e := errno(err); e == syscall.EINTR || e == syscall.ENOSPC {
+			return e
+		}
+		return syscall.EIO
 	}
 	return 0
 }

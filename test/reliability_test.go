@@ -2,6 +2,10 @@ package test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -11,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -237,4 +242,255 @@ func TestStagingFullENOSPC(t *testing.T) {
 	r.sync(t)
 	got, _ := r.objects(t)
 	requireSame(t, "both files after the quota freed", want, got)
+}
+
+// TestPermanentFaults: revoked credentials and a deleted bucket are not
+// retried forever: fsync returns EIO, the file's xattr and
+// .adaptstats/uploads say why, the staged data is kept, the log says what
+// to do, and `adaptfs sync` uploads it once the fault is gone.
+func TestPermanentFaults(t *testing.T) {
+	for _, deny := range []string{"AccessDenied", "NoSuchBucket"} {
+		t.Run(deny, func(t *testing.T) {
+			requireFuse(t)
+			srv := harness.StartServerTB(t)
+			proxy, err := harness.StartFaultProxy(srv.Endpoint, harness.Faults{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(proxy.Close)
+			r := &rig{srv: srv, bucket: "adaptfs-test", prefix: "p/"}
+			harness.CreateBucketTB(t, srv, r.bucket)
+			r.mnt = r.mount(t, "--endpoint", proxy.URL)
+			src := filepath.Join(t.TempDir(), "f.bin")
+			if err := harness.GenFile(src, 12<<20, 71); err != nil {
+				t.Fatal(err)
+			}
+			want, _ := harness.TreeSums(filepath.Dir(src))
+			run(t, "ls", r.mnt.Dir)
+			proxy.SetFaults(harness.Faults{Deny: deny})
+
+			data, _ := os.ReadFile(src)
+			f, err := os.Create(r.path("f.bin"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Write(data)
+			start := time.Now()
+			err = f.Sync()
+			f.Close()
+			if !errors.Is(err, syscall.EIO) {
+				t.Fatalf("fsync with %s: %v, want EIO", deny, err)
+			}
+			t.Logf("fsync failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
+			// Close queued the upload again; it fails again the same way.
+			var state string
+			for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				buf := make([]byte, 4096)
+				n, err := syscall.Getxattr(r.path("f.bin"), "user.adaptfs.state", buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if state = string(buf[:n]); strings.HasPrefix(state, "failed") {
+					break
+				}
+			}
+			if !strings.HasPrefix(state, "failed") || !strings.Contains(state, deny) {
+				t.Errorf("user.adaptfs.state = %q, want failed and the reason", state)
+			}
+			if ups := run(t, "cat", r.path(".adaptstats/uploads")); !strings.Contains(ups, deny) {
+				t.Errorf(".adaptstats/uploads does not say why:\n%s", ups)
+			}
+			if !strings.Contains(r.mnt.LogTail(40), "adaptfs sync") {
+				t.Errorf("the log does not say what to do:\n%s", r.mnt.LogTail(10))
+			}
+			if staged, _ := filepath.Glob(filepath.Join(r.mnt.StagingDir(), "*.data")); len(staged) != 1 {
+				t.Errorf("staged data not kept: %v", staged)
+			}
+			proxy.SetFaults(harness.Faults{})
+			r.sync(t)
+			got, _ := r.objects(t)
+			requireSame(t, "the file once the fault is gone", want, got)
+		})
+	}
+}
+
+// TestConcurrentWork: 8 writers on different files and 2 appenders on
+// their own files while readers list and read, files renamed while their
+// uploads run, and a file unlinked while uploading. The bucket ends equal
+// to what the writers left, with no orphan object or multipart upload.
+func TestConcurrentWork(t *testing.T) {
+	r := newRig(t, "c/")
+	var (
+		mu   sync.Mutex
+		want = map[string][]byte{}
+	)
+	put := func(name string, b []byte) {
+		mu.Lock()
+		want[name] = b
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	fail := func(err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	}
+	for w := range 8 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			for i := range 5 {
+				name := filepath.Join("w", string(rune('a'+w)), string(rune('0'+i))+".bin")
+				b := make([]byte, rng.IntN(12<<20))
+				rand.NewChaCha8([32]byte{byte(w), byte(i)}).Read(b)
+				if err := os.MkdirAll(filepath.Dir(r.path(name)), 0o755); err != nil {
+					fail(err)
+					return
+				}
+				if err := os.WriteFile(r.path(name), b, 0o644); err != nil {
+					fail(err)
+					return
+				}
+				if i%2 == 1 { // renamed while its upload runs
+					renamed := name + ".done"
+					if err := os.Rename(r.path(name), r.path(renamed)); err != nil {
+						fail(err)
+						return
+					}
+					name = renamed
+				}
+				put(filepath.ToSlash(name), b)
+			}
+		})
+	}
+	for a := range 2 {
+		wg.Go(func() {
+			name := "append-" + string(rune('a'+a)) + ".log"
+			var all []byte
+			for i := range 12 {
+				line := []byte(strings.Repeat(string(rune('A'+i)), 100<<10))
+				f, err := os.OpenFile(r.path(name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+				if err != nil {
+					fail(err)
+					return
+				}
+				_, err = f.Write(line)
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					fail(err)
+					return
+				}
+				all = append(all, line...)
+				time.Sleep(50 * time.Millisecond)
+			}
+			put(name, all)
+		})
+	}
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for range 2 {
+		readers.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				filepath.WalkDir(r.mnt.Dir, func(p string, d fs.DirEntry, err error) error {
+					if err != nil || d.IsDir() {
+						return nil
+					}
+					if _, err := os.ReadFile(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+						fail(fmt.Errorf("read %s: %w", p, err))
+					}
+					return nil
+				})
+			}
+		})
+	}
+	// A file unlinked while it uploads: no object, no upload left.
+	big := make([]byte, 64<<20)
+	rand.NewChaCha8([32]byte{9}).Read(big)
+	if err := os.WriteFile(r.path("doomed.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(700 * time.Millisecond) // past the write-back delay: uploading
+	if err := os.Remove(r.path("doomed.bin")); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	r.sync(t)
+	got, _ := r.objects(t)
+	wantSums := map[string]harness.Sum{}
+	for name, b := range want {
+		h := sha256.Sum256(b)
+		wantSums[name] = harness.Sum{Size: int64(len(b)), SHA256: hex.EncodeToString(h[:])}
+	}
+	requireSame(t, "the bucket after concurrent work", wantSums, got)
+	if ups, _ := harness.ListMultipartUploads(t.Context(), r.srv.Client, r.bucket); len(ups) > 0 {
+		t.Errorf("multipart uploads left: %v", ups)
+	}
+}
+
+// TestStagingAndSecrets: the staging directory is 0700 and its files 0600,
+// owned by the mounting user; the secret key appears in no log line, no
+// .adaptstats file and no config output; without allow_other another user
+// cannot even list the mount.
+func TestStagingAndSecrets(t *testing.T) {
+	r := newRig(t, "s/")
+	src := filepath.Join(t.TempDir(), "src")
+	harness.GenTreeTB(t, src, harness.TreeSpec{Seed: 81, SmallFiles: 10, SmallMin: 1, SmallMax: 32 << 10, MediumFiles: 1, MediumMin: 20 << 20, MediumMax: 20 << 20, Depth: 1})
+	run(t, "cp", "-r", src, r.path("t"))
+	dir := r.mnt.StagingDir()
+	st, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o700 || st.Sys().(*syscall.Stat_t).Uid != uint32(os.Getuid()) {
+		t.Errorf("staging dir %s: mode %v, uid %d", dir, st.Mode().Perm(), st.Sys().(*syscall.Stat_t).Uid)
+	}
+	entries, _ := os.ReadDir(dir)
+	checked := 0
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || info.IsDir() {
+			continue
+		}
+		checked++
+		if info.Mode().Perm()&0o077 != 0 {
+			t.Errorf("staging file %s is %v: readable by others", e.Name(), info.Mode().Perm())
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no staging files to check (the copy was already uploaded?)")
+	}
+	r.sync(t)
+
+	secret := r.srv.SecretKey
+	var texts []string
+	if b, err := os.ReadFile(r.mnt.LogPath); err == nil {
+		texts = append(texts, string(b))
+	}
+	for _, name := range []string{"summary", "stats.json", "network", "params", "events", "uploads", "metrics", "config"} {
+		b, _ := os.ReadFile(r.path(".adaptstats/" + name))
+		texts = append(texts, string(b))
+	}
+	for _, s := range texts {
+		if strings.Contains(s, secret) {
+			t.Fatal("the secret key appears in the log or .adaptstats")
+		}
+	}
+	out, err := exec.CommandContext(t.Context(), "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "ls", r.mnt.Dir).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "Permission denied") {
+		t.Fatalf("another user listed the mount without allow_other: %v: %s", err, out)
+	}
 }

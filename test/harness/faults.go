@@ -29,6 +29,10 @@ type Faults struct {
 	// the client's request timeout), then closes the connection.
 	Stall    float64
 	StallFor time.Duration
+	// Deny answers every request with this S3 error code and status
+	// instead (a permanent fault): "AccessDenied" (403, revoked
+	// credentials) or "NoSuchBucket" (404, a deleted bucket).
+	Deny string
 }
 
 // FaultCounts is what a FaultProxy did.
@@ -141,6 +145,18 @@ func (p *FaultProxy) draw() (faultKind, int64, Faults) {
 func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.requests.Add(1)
 	kind, n, f := p.draw()
+	if f.Deny != "" && kind != faultDown {
+		p.status.Add(1)
+		io.Copy(io.Discard, r.Body)
+		code := http.StatusForbidden
+		if f.Deny == "NoSuchBucket" {
+			code = http.StatusNotFound
+		}
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(code)
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>injected by the test</Message></Error>`, f.Deny)
+		return
+	}
 	switch kind {
 	case faultDown:
 		p.refused.Add(1)
