@@ -7,7 +7,7 @@ SBINDIR           ?= /sbin
 VERSITYGW_VERSION := v1.8.0
 VERSITYGW_PKG     := github.com/versity/versitygw/cmd/versitygw
 
-.PHONY: help build deps demo test reftest bench bench-smoke vet clean install uninstall fuzz fuzz-short
+.PHONY: help build deps demo test reftest bench bench-smoke vet clean install uninstall fuzz fuzz-short soak
 
 help:
 	@echo "make build         bin/adaptfs"
@@ -18,6 +18,7 @@ help:
 	@echo "make reftest       the model-based test for 20 minutes (ADAPTFS_REFTEST_SECONDS, ADAPTFS_REFTEST_SEED)"
 	@echo "make bench         all benchmarks: loopback copy vs the SDK, every emulated-link scenario (long)"
 	@echo "make bench-smoke   one 30 s scenario, one run (CI runs it inside make test)"
+	@echo "make soak          ADAPTFS_SOAK_GB GiB (default 20) through a wandering faulty link, RSS and goroutines watched"
 	@echo "make fuzz          each fuzz target for FUZZTIME (default 5m; make test runs each for 10s)"
 	@echo "make vet           gofmt check + go vet"
 	@echo "make install       PREFIX/bin/adaptfs (PREFIX=$(PREFIX)) and SBINDIR/mount.adaptfs (SBINDIR=$(SBINDIR)) for fstab"
@@ -89,6 +90,12 @@ reftest: deps build bin/versitygw
 
 bench: deps build bin/versitygw
 	$(GO) test ./test/ -run XXX -bench . -benchtime 1x -timeout 600m
+
+# The soak (not in CI): ADAPTFS_SOAK_GB GiB (default 20) through a wandering
+# emulated link and a faulty proxy, RSS and goroutines watched.
+ADAPTFS_SOAK_GB ?= 20
+soak: deps build bin/versitygw
+	ADAPTFS_SOAK=1 ADAPTFS_SOAK_GB=$(ADAPTFS_SOAK_GB) $(GO) test ./test/ -run 'TestSoak$$' -count=1 -v -timeout 300m
 
 bench-smoke: deps build bin/versitygw
 	ADAPTFS_BENCH_OUT=$(CURDIR)/bench-results $(GO) test ./test/ -run TestBenchSmoke -count=1 -v -timeout 20m

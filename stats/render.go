@@ -143,6 +143,8 @@ var (
 	mBottleneck    = desc("adaptfs_bottleneck_bandwidth_bps", "Bottleneck bandwidth estimate (bits per second).")
 	mRTT           = desc("adaptfs_rtt_seconds", "Round-trip time as measured.", "kind")
 	mErrorRate     = desc("adaptfs_error_rate", "Share of requests that failed, recent window.")
+	mGoroutines    = desc("adaptfs_goroutines", "Goroutines of the daemon.")
+	mHeap          = desc("adaptfs_heap_in_use_bytes", "Go heap in use.")
 	mZLevel        = desc("adaptfs_compression_level", "Compression level in force (0 = none, 1 = zstd-fast … 4 = zstd-max).")
 	mZRaw          = desc("adaptfs_compressed_raw_bytes_total", "Raw bytes of objects completed compressed.")
 	mZStored       = desc("adaptfs_compressed_stored_bytes_total", "Stored bytes of objects completed compressed.")
@@ -173,6 +175,8 @@ func (m docMetrics) Collect(ch chan<- prometheus.Metric) {
 	c(mAdaptations, float64(d.Params.Adaptations))
 	c(mRollbacks, float64(d.Params.Rollbacks))
 	g(mMemory, float64(d.Staging.MemoryInUseBytes))
+	g(mGoroutines, float64(d.Process.Goroutines))
+	g(mHeap, float64(d.Process.HeapInUseBytes))
 	g(mDisk, float64(d.Staging.DiskUsedBytes))
 	if z := d.Compression; z != nil {
 		g(mZLevel, float64(z.LevelNumber))

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -92,6 +93,13 @@ type Doc struct {
 	Staging    Staging       `json:"staging"`
 	// Compression is absent when compression is off.
 	Compression *Compression `json:"compression,omitempty"`
+	Process     Process      `json:"process"`
+}
+
+// Process is the daemon itself (for leak hunting in long runs).
+type Process struct {
+	Goroutines     int    `json:"goroutines"`
+	HeapInUseBytes uint64 `json:"heap_in_use_bytes"`
 }
 
 // Compression is what compression does: the level in force, the curves it
@@ -225,6 +233,9 @@ func (c *Collector) Snapshot() Doc {
 	if d.Events == nil {
 		d.Events = []adapt.Event{}
 	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	d.Process = Process{Goroutines: runtime.NumGoroutine(), HeapInUseBytes: ms.HeapInuse}
 	if c.src.Compression != nil {
 		ls := c.src.Compression()
 		z := &Compression{

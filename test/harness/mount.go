@@ -526,3 +526,6 @@ func ProcessCPUSeconds(pid int) float64 {
 	k, _ := strconv.ParseFloat(f[12], 64)
 	return (u + k) / 100 // USER_HZ
 }
+
+// ProcStatusKB reads a "kB" field (VmRSS, VmHWM) of /proc/PID/status.
+func ProcStatusKB(pid int, key string) (int64, error) { return procStatusKB(pid, key) }
