@@ -494,3 +494,61 @@ func TestStagingAndSecrets(t *testing.T) {
 		t.Fatalf("another user listed the mount without allow_other: %v: %s", err, out)
 	}
 }
+
+// TestCorruptManifestQuarantined: after a crash, a torn manifest and a
+// manifest of garbage in the staging directory are reported and moved to
+// quarantine with their data (never silently dropped), and the intact
+// staged file is uploaded as usual.
+func TestCorruptManifestQuarantined(t *testing.T) {
+	r := newRig(t, "m/", "-o", "write_back_delay=1h")
+	src := t.TempDir()
+	for i, name := range []string{"good.bin", "torn.bin"} {
+		if err := harness.GenFile(filepath.Join(src, name), 3<<20, uint64(90+i)); err != nil {
+			t.Fatal(err)
+		}
+		run(t, "cp", filepath.Join(src, name), r.path(name))
+	}
+	r.mnt.Kill()
+	dir := r.mnt.StagingDir()
+	manifests, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	var torn string
+	for _, m := range manifests {
+		b, err := os.ReadFile(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), `"torn.bin"`) {
+			torn = m
+			os.WriteFile(m, b[:len(b)/2], 0o600)
+		}
+	}
+	if torn == "" {
+		t.Fatalf("no manifest for torn.bin among %v", manifests)
+	}
+	garbage := filepath.Join(dir, "00000000deadbeef.json")
+	os.WriteFile(garbage, []byte("\x00\xffnot json at all"), 0o600)
+	os.WriteFile(strings.TrimSuffix(garbage, ".json")+".data", []byte("data"), 0o600)
+
+	r.mnt = r.mount(t)
+	r.sync(t)
+	got, _ := r.objects(t)
+	want, _ := harness.TreeSums(src)
+	if got["good.bin"] != want["good.bin"] {
+		t.Errorf("the intact file was not uploaded: %+v", got)
+	}
+	if _, ok := got["torn.bin"]; ok {
+		t.Error("a file with a torn manifest was uploaded")
+	}
+	for _, m := range []string{torn, garbage} {
+		base := filepath.Base(m)
+		if _, err := os.Stat(filepath.Join(dir, "quarantine", base)); err != nil {
+			t.Errorf("%s not in quarantine: %v", base, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "quarantine", strings.TrimSuffix(base, ".json")+".data")); err != nil {
+			t.Errorf("the data of %s not kept in quarantine: %v", base, err)
+		}
+	}
+	if n := strings.Count(r.mnt.LogTail(200), "corrupt staging manifest quarantined"); n != 2 {
+		t.Errorf("%d quarantine reports in the log, want 2:\n%s", n, r.mnt.LogTail(20))
+	}
+}
