@@ -22,6 +22,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
@@ -281,9 +282,39 @@ func (c *Client) UploadPart(ctx context.Context, key, uploadID string, number in
 		ChecksumCRC32C: aws.String(sum),
 	}, unsignedPayload)
 	if err != nil {
+		if p, ok := c.verifyPart(ctx, key, uploadID, number, size, sum, err); ok {
+			return p, nil
+		}
 		return CompletedPart{}, c.wrapErr(ctx, fmt.Sprintf("upload part %d of", number), key, err)
 	}
 	return CompletedPart{Number: number, ETag: aws.ToString(out.ETag), Size: size, CRC32C: sum}, nil
+}
+
+// verifyPart looks for part number in the server's list after an upload
+// whose last answer never came (the body may well have arrived): a part
+// with our size and CRC32C is ours, and its ETag is taken instead of
+// sending the part again. An error the server answered is not a lost
+// response, and neither is a cancelled context.
+func (c *Client) verifyPart(ctx context.Context, key, uploadID string, number int32, size int64, sum string, uploadErr error) (CompletedPart, bool) {
+	var apiErr smithy.APIError
+	if ctx.Err() != nil || errors.As(uploadErr, &apiErr) {
+		return CompletedPart{}, false
+	}
+	vctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	parts, err := c.ListParts(vctx, key, uploadID)
+	if err != nil {
+		return CompletedPart{}, false
+	}
+	for _, p := range parts {
+		if p.Number == number && p.Size == size && p.CRC32C == sum && p.ETag != "" {
+			if c.log != nil {
+				c.log.Info("part verified on the server after its response was lost", "key", key, "part", number, "err", uploadErr)
+			}
+			return CompletedPart{Number: number, ETag: p.ETag, Size: size, CRC32C: sum}, true
+		}
+	}
+	return CompletedPart{}, false
 }
 
 // CompleteMultipart assembles the parts; their order in parts is irrelevant.
