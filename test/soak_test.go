@@ -80,9 +80,9 @@ func TestSoak(t *testing.T) {
 				return
 			case <-time.After(time.Second):
 			}
-			if kb, err := harness.ProcStatusKB(r.mnt.PID(), "VmRSS"); err == nil {
+			if rss, err := harness.ProcStatusBytes(r.mnt.PID(), "VmRSS"); err == nil {
 				mu.Lock()
-				rssPeak = max(rssPeak, kb<<10)
+				rssPeak = max(rssPeak, rss)
 				samples++
 				mu.Unlock()
 			}

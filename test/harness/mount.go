@@ -527,5 +527,6 @@ func ProcessCPUSeconds(pid int) float64 {
 	return (u + k) / 100 // USER_HZ
 }
 
-// ProcStatusKB reads a "kB" field (VmRSS, VmHWM) of /proc/PID/status.
-func ProcStatusKB(pid int, key string) (int64, error) { return procStatusKB(pid, key) }
+// ProcStatusBytes reads a "kB" field (VmRSS, VmHWM) of /proc/PID/status,
+// in bytes.
+func ProcStatusBytes(pid int, key string) (int64, error) { return procStatusKB(pid, key) }
