@@ -247,6 +247,9 @@ type Profile struct {
 	PerStreamBps           float64   `json:"per_stream_bps"`
 	RequestOverheadSeconds float64   `json:"request_overhead_seconds"`
 	ErrorRate              float64   `json:"error_rate"`
+	// CompressionLevel is the level the compression policy ended at
+	// (a name; set by the owner of the policy).
+	CompressionLevel string `json:"compression_level,omitempty"`
 }
 
 // ProfileVersion is the Profile format written by this package.

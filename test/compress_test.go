@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -309,7 +310,21 @@ func TestCompression(t *testing.T) {
 	// A fresh mount knows nothing staged: sizes and bytes come from the
 	// objects.
 	must(r.mnt.Unmount(t.Context()))
+	// The level the policy ended at is saved with the link profile, and
+	// the next mount starts from it.
+	var prof struct {
+		CompressionLevel string `json:"compression_level"`
+	}
+	pb, err := os.ReadFile(filepath.Join(r.mnt.StagingDir(), "link-profile.json"))
+	must(err)
+	must(json.Unmarshal(pb, &prof))
+	if _, err := zseek.ParseLevel(prof.CompressionLevel); err != nil {
+		t.Fatalf("link-profile.json compression_level %q: %v", prof.CompressionLevel, err)
+	}
 	r.mnt = r.mount(t, opts...)
+	if z := readStats(t, r.mnt.Dir).Compression; z == nil || z.Level != prof.CompressionLevel {
+		t.Fatalf("remounted at level %+v, saved %q", z, prof.CompressionLevel)
+	}
 	got, err := harness.TreeSums(r.path("tree"))
 	must(err)
 	requireSame(t, "the tree read back through the mount", want, got)

@@ -79,17 +79,23 @@ func saveProfile(dir string, p adapt.Profile) error {
 type tcpSource interface{ TCPInfo() []s3backend.TCPInfo }
 
 // runController drives the controller: every monitoring interval it reads
-// TCP_INFO, ticks, and logs new decisions; every minute and at the end it
-// saves the profile.
-// runController feeds the controller every interval; changed (if not nil)
-// is called when the parameters changed.
-func runController(ctx context.Context, c *adapt.Controller, interval time.Duration, tcp tcpSource, inFlight func() int, changed func(), dir string, log *slog.Logger) {
+// TCP_INFO, ticks, and logs new decisions; changed (if not nil) is called
+// when the parameters changed. Every minute and at the end it saves the
+// profile, with the compression level of levels (if not nil).
+func runController(ctx context.Context, c *adapt.Controller, levels *adapt.LevelChooser, interval time.Duration, tcp tcpSource, inFlight func() int, changed func(), dir string, log *slog.Logger) {
+	profile := func() adapt.Profile {
+		p := c.Profile()
+		if levels != nil {
+			p.CompressionLevel = levels.State().Name
+		}
+		return p
+	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	lastSave := time.Now()
 	var lastSeq uint64
 	defer func() {
-		if err := saveProfile(dir, c.Profile()); err != nil {
+		if err := saveProfile(dir, profile()); err != nil {
 			log.Warn("could not save the link profile", "err", err)
 		}
 	}()
@@ -118,7 +124,7 @@ func runController(ctx context.Context, c *adapt.Controller, interval time.Durat
 			}
 		}
 		if time.Since(lastSave) > time.Minute {
-			if err := saveProfile(dir, c.Profile()); err != nil {
+			if err := saveProfile(dir, profile()); err != nil {
 				log.Warn("could not save the link profile", "err", err)
 			}
 			lastSave = time.Now()

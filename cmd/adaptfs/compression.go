@@ -10,14 +10,21 @@ import (
 )
 
 // newLevelChooser makes the compression level policy for compression =
-// "auto": it starts at zstd-fast, which costs little on a fast link, and
-// climbs where the link is the bottleneck.
-func newLevelChooser(cfg config.Config) *adapt.LevelChooser {
+// "auto": it starts at the level the profile saved for this endpoint, else
+// at zstd-fast, which costs little on a fast link, and climbs where the
+// link is the bottleneck.
+func newLevelChooser(cfg config.Config, prof *adapt.Profile) *adapt.LevelChooser {
 	names := []string{zseek.None.String()}
 	for _, l := range zseek.Levels() {
 		names = append(names, l.String())
 	}
-	return adapt.NewLevelChooser(cfg.Adapt, wallClock{}, names, runtime.GOMAXPROCS(0), int(zseek.Fastest), cfg.Adaptive)
+	start := zseek.Fastest
+	if prof != nil && prof.CompressionLevel != "" {
+		if l, err := zseek.ParseLevel(prof.CompressionLevel); err == nil {
+			start = l
+		}
+	}
+	return adapt.NewLevelChooser(cfg.Adapt, wallClock{}, names, runtime.GOMAXPROCS(0), int(start), cfg.Adaptive)
 }
 
 // compressionState is the stats source: nil when nothing is ever

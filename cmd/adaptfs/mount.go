@@ -391,8 +391,9 @@ func serve(ctx context.Context, ma mountArgs) error {
 		// makes the GC return freed buffers before RSS drifts past it.
 		debug.SetMemoryLimit(int64(cfg.MaxStagingMemoryMB)<<20 + memoryHeadroom)
 	}
-	levels := newLevelChooser(cfg)
-	ctrl := adapt.NewController(cfg.Adapt, wallClock{}, loadProfile(cfg.StagingDir, log),
+	prof := loadProfile(cfg.StagingDir, log)
+	levels := newLevelChooser(cfg, prof)
+	ctrl := adapt.NewController(cfg.Adapt, wallClock{}, prof,
 		adapt.WithMemoryBudget(int64(cfg.MaxStagingMemoryMB)<<20), adapt.WithLevelPolicy(levels))
 	levels.SetRecorder(ctrl)
 	levels.SetConcurrencySource(func() int { return ctrl.Params().Concurrency })
@@ -418,7 +419,7 @@ func serve(ctx context.Context, ma mountArgs) error {
 	controllerDone := make(chan struct{})
 	go func() {
 		defer close(controllerDone)
-		runController(cctx, ctrl, cfg.MonitoringInterval, be, area.RequestsInFlight, area.ParamsChanged, cfg.StagingDir, log)
+		runController(cctx, ctrl, levels, cfg.MonitoringInterval, be, area.RequestsInFlight, area.ParamsChanged, cfg.StagingDir, log)
 	}()
 	defer func() { stopController(); <-controllerDone }()
 	if _, err := area.Recover(ctx); err != nil {

@@ -46,7 +46,9 @@ func cmdProbe(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(cfg.StagingDir, 0o700); err != nil {
 		return fmt.Errorf("staging_dir %s: %w", cfg.StagingDir, err)
 	}
-	ctrl := adapt.NewController(cfg.Adapt, wallClock{}, loadProfile(cfg.StagingDir, log), adapt.WithMemoryBudget(int64(cfg.MaxStagingMemoryMB)<<20))
+	prof := loadProfile(cfg.StagingDir, log)
+	levels := newLevelChooser(cfg, prof) // carries the saved level over: a probe compresses nothing
+	ctrl := adapt.NewController(cfg.Adapt, wallClock{}, prof, adapt.WithMemoryBudget(int64(cfg.MaxStagingMemoryMB)<<20))
 	be, err := s3backend.New(ctx, cfg.S3, sampleBridge{c: ctrl}, log)
 	if err != nil {
 		return err
@@ -83,7 +85,7 @@ func cmdProbe(ctx context.Context, args []string) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		runController(pctx, ctrl, cfg.MonitoringInterval, be, func() int { mu.Lock(); defer mu.Unlock(); return inFlight }, nil, cfg.StagingDir, log)
+		runController(pctx, ctrl, levels, cfg.MonitoringInterval, be, func() int { mu.Lock(); defer mu.Unlock(); return inFlight }, nil, cfg.StagingDir, log)
 	}()
 	for pctx.Err() == nil {
 		p := ctrl.Params()
