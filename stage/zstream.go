@@ -56,6 +56,7 @@ type compressor struct {
 	slots  chan struct{}
 	levels LevelSource
 	frames sync.Pool // *[]byte of frameSize raw bytes
+	outs   sync.Pool // *[]byte for compressed frames
 	nframe uint64    // frames compressed, for sampling (under mu)
 	mu     sync.Mutex
 }
@@ -67,6 +68,7 @@ func newCompressor() *compressor {
 		slots:  make(chan struct{}, n),
 		levels: fixedLevel(zseek.Default),
 		frames: sync.Pool{New: func() any { b := make([]byte, frameSize); return &b }},
+		outs:   sync.Pool{New: func() any { b := make([]byte, 0, frameSize+frameSize/8); return &b }},
 	}
 }
 
@@ -74,8 +76,12 @@ func newCompressor() *compressor {
 // worker a raw frame, its compressed copy and a batch buffer, and the
 // encoder states. The caller reserves it out of max_staging_memory_mb.
 func CompressionMemory() int64 {
-	return int64(runtime.GOMAXPROCS(0)) * 4 * frameSize
+	return int64(runtime.GOMAXPROCS(0))*4*frameSize + encoderStates
 }
+
+// encoderStates is what the encoders of the level in use and of a sampled
+// neighbour hold (measured: 25 MiB for three levels × two states).
+const encoderStates = 24 << 20
 
 // Workers is how many frames are compressed at once.
 func (c *compressor) workers() int { return cap(c.slots) }
@@ -228,6 +234,7 @@ type frameJob struct {
 	src    *partBuf
 	off, n int64
 	comp   []byte
+	out    *[]byte // pooled buffer comp lives in
 	frame  zseek.Frame
 	lvl    zseek.Level
 	err    error
@@ -302,13 +309,22 @@ func (f *File) compressLoop(s *stream, policy LevelSource) {
 			}
 			f.area.mem.put(pb.buf)
 		}
-		var buf []byte
+		var written int64
 		if err == nil {
+			// One write per frame: the frames are in pooled buffers, and
+			// the side file is only ever appended to by this goroutine.
 			for _, j := range jobs {
-				buf = append(buf, j.comp...)
+				if _, werr := z.file.WriteAt(j.comp, z.compOff+written); werr != nil {
+					err = fmt.Errorf("write compressed staging file of %s: %w", f.key, werr)
+					break
+				}
+				written += int64(len(j.comp))
 			}
-			if _, werr := z.file.WriteAt(buf, z.compOff); werr != nil {
-				err = fmt.Errorf("write compressed staging file of %s: %w", f.key, werr)
+		}
+		for _, j := range jobs {
+			if j.out != nil {
+				*j.out = j.comp[:0]
+				c.outs.Put(j.out)
 			}
 		}
 		f.mu.Lock()
@@ -323,7 +339,7 @@ func (f *File) compressLoop(s *stream, policy LevelSource) {
 			z.frames = append(z.frames, j.frame)
 			z.rawDone += j.n
 		}
-		z.compOff += int64(len(buf))
+		z.compOff += written
 		f._cutCompressed(s)
 		f.mu.Unlock()
 	}
@@ -354,7 +370,9 @@ func (f *File) compressFrames(s *stream, jobs []*frameJob, lvl zseek.Level, poli
 				return
 			}
 			start := time.Now()
-			j.comp, j.frame = c.enc.EncodeFrame(nil, raw, lvl)
+			op := c.outs.Get().(*[]byte)
+			j.out = op
+			j.comp, j.frame = c.enc.EncodeFrame((*op)[:0], raw, lvl)
 			policy.Observe(int(lvl), j.n, int64(len(j.comp)), time.Since(start))
 			j.lvl = lvl
 			c.mu.Lock()
@@ -363,9 +381,12 @@ func (f *File) compressFrames(s *stream, jobs []*frameJob, lvl zseek.Level, poli
 			c.mu.Unlock()
 			if sample {
 				if other, ok := policy.SampleLevel(); ok && other != int(lvl) {
+					sp := c.outs.Get().(*[]byte)
 					start := time.Now()
-					out, _ := c.enc.EncodeFrame(nil, raw, zseek.Level(other))
+					out, _ := c.enc.EncodeFrame((*sp)[:0], raw, zseek.Level(other))
 					policy.Observe(other, j.n, int64(len(out)), time.Since(start))
+					*sp = out[:0]
+					c.outs.Put(sp)
 				}
 			}
 		}()
@@ -444,32 +465,42 @@ func (f *File) compressWhole(policy LevelSource, size int64, meta s3backend.Obje
 	}
 	c := f.area.z
 	lvl := zseek.Level(policy.Level())
-	raw := make([]byte, min(frameSize, size))
+	bp, op := c.frames.Get().(*[]byte), c.outs.Get().(*[]byte)
+	defer func() { c.frames.Put(bp); c.outs.Put(op) }()
 	var (
-		out    []byte
-		frames []zseek.Frame
+		frames  []zseek.Frame
+		written int64
 	)
+	fail := func(err error) (*os.File, int64, s3backend.ObjectMeta, error) {
+		side.Close()
+		os.Remove(side.Name())
+		return nil, 0, meta, err
+	}
 	for off := int64(0); off < size; off += frameSize {
 		n := min(frameSize, size-off)
-		if _, err := f.data.ReadAt(raw[:n], off); err != nil {
-			side.Close()
-			return nil, 0, meta, fmt.Errorf("read %s at %d from staging: %w", f.key, off, err)
+		raw := (*bp)[:n]
+		if _, err := f.data.ReadAt(raw, off); err != nil {
+			return fail(fmt.Errorf("read %s at %d from staging: %w", f.key, off, err))
 		}
 		c.slots <- struct{}{}
 		start := time.Now()
-		var fr zseek.Frame
-		out, fr = c.enc.EncodeFrame(out, raw[:n], lvl)
+		out, fr := c.enc.EncodeFrame((*op)[:0], raw, lvl)
 		policy.Observe(int(lvl), n, int64(fr.Comp), time.Since(start))
 		<-c.slots
+		*op = out[:0]
+		if _, err := side.WriteAt(out, written); err != nil {
+			return fail(fmt.Errorf("write compressed staging file of %s: %w", f.key, err))
+		}
+		written += int64(len(out))
 		frames = append(frames, fr)
 	}
-	out = zseek.AppendSeekTable(out, frames)
-	if _, err := side.WriteAt(out, 0); err != nil {
-		side.Close()
-		return nil, 0, meta, fmt.Errorf("write compressed staging file of %s: %w", f.key, err)
+	table := zseek.AppendSeekTable(nil, frames)
+	if _, err := side.WriteAt(table, written); err != nil {
+		return fail(fmt.Errorf("write compressed staging file of %s: %w", f.key, err))
 	}
+	written += int64(len(table))
 	meta.ContentEncoding, meta.Format, meta.RawSize = "zstd", s3backend.FormatZstdSeekable, size
-	return side, int64(len(out)), meta, nil
+	return side, written, meta, nil
 }
 
 // closeSide closes and removes the side file of s, if any.
