@@ -2,10 +2,7 @@ package test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -155,17 +152,11 @@ func machineCPU() float64 {
 // verifyObject compares an object on the server with the expected sum.
 func verifyObject(b testing.TB, srv *harness.Server, bucket, key string, want harness.Sum) {
 	b.Helper()
-	out, err := srv.Client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	got, err := harness.ObjectSum(context.Background(), srv.Client, bucket, key)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer out.Body.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, out.Body)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if got := (harness.Sum{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}); got != want {
+	if got != want {
 		b.Fatalf("%s on the server differs from the source: %+v, want %+v", key, got, want)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -105,12 +104,10 @@ func TestFstabMount(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, shared.bin, "sync", f.mnt)
-	out, err := f.srv.Client.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String("fstab"), Key: aws.String("data/hello.txt")})
+	got, err := harness.ObjectBytes(t.Context(), f.srv.Client, "fstab", "data/hello.txt")
 	if err != nil {
 		t.Fatalf("the file is not in the bucket: %v", err)
 	}
-	got, _ := io.ReadAll(out.Body)
-	out.Body.Close()
 	if !bytes.Equal(got, want) {
 		t.Fatalf("object differs from the file (%d vs %d bytes)", len(got), len(want))
 	}

@@ -14,9 +14,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/adaptfs/adaptfs/test/harness"
 )
 
@@ -244,12 +241,7 @@ func TestFsyncWaitsForS3(t *testing.T) {
 }
 
 func objectBytes(t *testing.T, r *rig, key string) ([]byte, error) {
-	out, err := r.srv.Client.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(r.bucket), Key: aws.String(r.prefix + key)})
-	if err != nil {
-		return nil, err
-	}
-	defer out.Body.Close()
-	return io.ReadAll(out.Body)
+	return harness.ObjectBytes(t.Context(), r.srv.Client, r.bucket, r.prefix+key)
 }
 
 // TestKeyTooLong: a path whose key would pass S3's 1024 bytes is refused

@@ -83,6 +83,31 @@ func BucketContents(ctx context.Context, client *s3.Client, bucket, prefix strin
 	return sums, markers, nil
 }
 
+// ObjectSum hashes one object as the user wrote it (decoded if the mount
+// stored it compressed).
+func ObjectSum(ctx context.Context, client *s3.Client, bucket, key string) (Sum, error) {
+	return objectSum(ctx, client, bucket, key)
+}
+
+// ObjectBytes reads one object as the user wrote it (decoded if the mount
+// stored it compressed).
+func ObjectBytes(ctx context.Context, client *s3.Client, bucket, key string) ([]byte, error) {
+	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
+	}
+	defer out.Body.Close()
+	if aws.ToString(out.ContentEncoding) != "zstd" {
+		return io.ReadAll(out.Body)
+	}
+	zr, err := zstd.NewReader(out.Body)
+	if err != nil {
+		return nil, fmt.Errorf("decode s3://%s/%s: %w", bucket, key, err)
+	}
+	defer zr.Close()
+	return io.ReadAll(zr)
+}
+
 func objectSum(ctx context.Context, client *s3.Client, bucket, key string) (Sum, error) {
 	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
