@@ -192,16 +192,7 @@ func (f *File) _cutParts(final bool) {
 		}
 		s := f.stream
 		if final {
-			// The tail is planned once per concurrency: recomputed at
-			// every cut, the even split would shrink geometrically.
-			if s.tailSize == 0 || s.tailConc != p.Concurrency {
-				s.tailSize = tailPartSize(avail, size, p.Concurrency, MaxParts-int(s.nextPart))
-				s.tailConc = p.Concurrency
-			}
-			if s.tailSize > 0 {
-				size = min(size, s.tailSize)
-			}
-			size = min(size, avail)
+			size = s.tailCut(avail, size, p.Concurrency)
 		}
 		if int64(s.inFlight) >= limit {
 			// Cut more when a part finishes: a part's size is fixed when it
@@ -223,6 +214,21 @@ func (f *File) _cutParts(final bool) {
 		go f.uploadPart(s, s.nextPart, sealed, size, cut)
 		s.sealed += size
 	}
+}
+
+// tailCut is the size of the next part of a closed file's last avail
+// bytes, parts of size being cut otherwise. The tail is planned once per
+// concurrency: recomputed at every cut, the even split would shrink
+// geometrically.
+func (s *stream) tailCut(avail, size int64, conc int) int64 {
+	if s.tailSize == 0 || s.tailConc != conc {
+		s.tailSize = tailPartSize(avail, size, conc, MaxParts-int(s.nextPart))
+		s.tailConc = conc
+	}
+	if s.tailSize > 0 {
+		size = min(size, s.tailSize)
+	}
+	return min(size, avail)
 }
 
 // recut cuts what the parameters in force allow now.

@@ -425,14 +425,7 @@ func (f *File) _cutCompressed(s *stream) {
 			if avail <= 0 {
 				return
 			}
-			if s.tailSize == 0 || s.tailConc != p.Concurrency {
-				s.tailSize = tailPartSize(avail, size, p.Concurrency, MaxParts-int(s.nextPart))
-				s.tailConc = p.Concurrency
-			}
-			if s.tailSize > 0 {
-				size = min(size, s.tailSize)
-			}
-			size = min(size, avail)
+			size = s.tailCut(avail, size, p.Concurrency)
 		} else if avail < size {
 			return
 		}

@@ -41,24 +41,32 @@ func mixedTree(t *testing.T, dir string, total int64, seed uint64) map[string]ha
 	return want
 }
 
+// newProxiedRig is a rig whose mount reaches the server through a
+// FaultProxy injecting faults.
+func newProxiedRig(t *testing.T, prefix string, faults harness.Faults, extra ...string) (*rig, *harness.FaultProxy) {
+	t.Helper()
+	requireFuse(t)
+	srv := harness.StartServerTB(t)
+	proxy, err := harness.StartFaultProxy(srv.Endpoint, faults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+	r := &rig{srv: srv, bucket: "adaptfs-test", prefix: prefix}
+	harness.CreateBucketTB(t, srv, r.bucket)
+	r.mnt = r.mount(t, append([]string{"--endpoint", proxy.URL}, extra...)...)
+	return r, proxy
+}
+
 // TestFaultyServer copies about 1 GiB of mixed data with real cp -r through
 // a proxy that answers 5 % of requests with 500 / 503 / SlowDown, resets
 // 1 % mid-body and stalls 1 % past the request timeout: every object must
 // arrive byte-identical, the controller must see the errors, and no
 // multipart upload may be left behind.
 func TestFaultyServer(t *testing.T) {
-	requireFuse(t)
-	srv := harness.StartServerTB(t)
-	proxy, err := harness.StartFaultProxy(srv.Endpoint, harness.Faults{
+	r, proxy := newProxiedRig(t, "f/", harness.Faults{
 		Seed: 11, Status: 0.05, Reset: 0.01, Stall: 0.01, StallFor: 8 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(proxy.Close)
-	r := &rig{srv: srv, bucket: "adaptfs-test", prefix: "f/"}
-	harness.CreateBucketTB(t, srv, r.bucket)
-	r.mnt = r.mount(t, "--endpoint", proxy.URL, "-o", "request_timeout=3s")
+	}, "-o", "request_timeout=3s")
 
 	src := filepath.Join(t.TempDir(), "src")
 	want := mixedTree(t, src, 1<<30, 21)
@@ -78,7 +86,7 @@ func TestFaultyServer(t *testing.T) {
 	proxy.SetFaults(harness.Faults{}) // check the bucket without faults
 	got, _ := r.objects(t)
 	requireSame(t, "the data set behind a faulty server", want, subtree(got, "set"))
-	if ups, _ := harness.ListMultipartUploads(t.Context(), srv.Client, r.bucket); len(ups) > 0 {
+	if ups, _ := harness.ListMultipartUploads(t.Context(), r.srv.Client, r.bucket); len(ups) > 0 {
 		t.Errorf("multipart uploads left: %v", ups)
 	}
 }
@@ -86,16 +94,7 @@ func TestFaultyServer(t *testing.T) {
 // TestEndpointOutage: the endpoint refuses every connection for 30 s in
 // the middle of a copy. It costs time, not data.
 func TestEndpointOutage(t *testing.T) {
-	requireFuse(t)
-	srv := harness.StartServerTB(t)
-	proxy, err := harness.StartFaultProxy(srv.Endpoint, harness.Faults{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(proxy.Close)
-	r := &rig{srv: srv, bucket: "adaptfs-test", prefix: "o/"}
-	harness.CreateBucketTB(t, srv, r.bucket)
-	r.mnt = r.mount(t, "--endpoint", proxy.URL, "-o", "request_timeout=5s")
+	r, proxy := newProxiedRig(t, "o/", harness.Faults{}, "-o", "request_timeout=5s")
 	src := filepath.Join(t.TempDir(), "src")
 	want := mixedTree(t, src, 256<<20, 31)
 
@@ -208,16 +207,7 @@ func TestKillNineAnywhere(t *testing.T) {
 // next write waits staging_full_wait and fails with ENOSPC, nothing staged
 // is lost, and once the endpoint is back the same copy succeeds.
 func TestStagingFullENOSPC(t *testing.T) {
-	requireFuse(t)
-	srv := harness.StartServerTB(t)
-	proxy, err := harness.StartFaultProxy(srv.Endpoint, harness.Faults{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(proxy.Close)
-	r := &rig{srv: srv, bucket: "adaptfs-test", prefix: "q/"}
-	harness.CreateBucketTB(t, srv, r.bucket)
-	r.mnt = r.mount(t, "--endpoint", proxy.URL, "-o", "max_staging_disk_mb=64,staging_full_wait=2s,compression=off")
+	r, proxy := newProxiedRig(t, "q/", harness.Faults{}, "-o", "max_staging_disk_mb=64,staging_full_wait=2s,compression=off")
 	src := t.TempDir()
 	for i, name := range []string{"a.bin", "b.bin"} {
 		if err := harness.GenFile(filepath.Join(src, name), 40<<20, uint64(60+i)); err != nil {
@@ -251,16 +241,7 @@ func TestStagingFullENOSPC(t *testing.T) {
 func TestPermanentFaults(t *testing.T) {
 	for _, deny := range []string{"AccessDenied", "NoSuchBucket"} {
 		t.Run(deny, func(t *testing.T) {
-			requireFuse(t)
-			srv := harness.StartServerTB(t)
-			proxy, err := harness.StartFaultProxy(srv.Endpoint, harness.Faults{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(proxy.Close)
-			r := &rig{srv: srv, bucket: "adaptfs-test", prefix: "p/"}
-			harness.CreateBucketTB(t, srv, r.bucket)
-			r.mnt = r.mount(t, "--endpoint", proxy.URL)
+			r, proxy := newProxiedRig(t, "p/", harness.Faults{})
 			src := filepath.Join(t.TempDir(), "f.bin")
 			if err := harness.GenFile(src, 12<<20, 71); err != nil {
 				t.Fatal(err)
