@@ -533,3 +533,32 @@ func TestCorruptManifestQuarantined(t *testing.T) {
 		t.Errorf("%d quarantine reports in the log, want 2:\n%s", n, r.mnt.LogTail(20))
 	}
 }
+
+// TestStagingFullWriteENOSPC: without the kernel's writeback cache the
+// write(2) itself that finds the quota full returns ENOSPC (with it, as in
+// TestStagingFullENOSPC, the error comes at close).
+func TestStagingFullWriteENOSPC(t *testing.T) {
+	r, proxy := newProxiedRig(t, "w/", harness.Faults{}, "-o", "max_staging_disk_mb=64,staging_full_wait=2s,writeback_cache=false")
+	run(t, "ls", r.mnt.Dir)
+	proxy.SetDown(true)
+	f, err := os.Create(r.path("big.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 1<<20)
+	var written int64
+	for written < 100<<20 {
+		n, err := f.Write(chunk)
+		written += int64(n)
+		if err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("write at %d MiB: %v, want ENOSPC", written>>20, err)
+			}
+			t.Logf("write(2) returned ENOSPC after %d MiB", written>>20)
+			proxy.SetDown(false)
+			return
+		}
+	}
+	t.Fatalf("wrote %d MiB past a 64 MiB quota without ENOSPC", written>>20)
+}
