@@ -201,7 +201,7 @@ func (a *Area) Adopt(ctx context.Context, key string, meta s3backend.ObjectMeta,
 		return nil, fmt.Errorf("stage %s for update: %w", key, err)
 	}
 	f.size, f.contig, f.noStream = n, n, true
-	a.diskBytes.Add(n)
+	f._countDisk(n)
 	f.writers, f.handles = 1, 1
 	if err := f.writeManifest(stateWriting); err != nil {
 		f.discardFiles()

@@ -74,6 +74,9 @@ type File struct {
 	// encoding and stored size), for the observer.
 	upMeta s3backend.ObjectMeta
 	upSize int64
+	// counted is what this file adds to the area's staged bytes (the
+	// quota's measure); 0 once its files are discarded.
+	counted int64
 }
 
 // FileStat is a snapshot of a staged file.
@@ -85,6 +88,12 @@ type FileStat struct {
 	Err           error
 	UploadedBytes int64
 	closedButOpen bool
+}
+
+// _countDisk changes the file's share of the area's staged bytes.
+func (f *File) _countDisk(d int64) {
+	f.counted += d
+	f.area.diskBytes.Add(d)
 }
 
 // Stat returns a snapshot.
@@ -202,7 +211,7 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 		f.state = Writing // written again after an fsync: uploaded anew at close
 	}
 	if end > f.size {
-		f.area.diskBytes.Add(end - f.size)
+		f._countDisk(end - f.size)
 		f.size = end
 	}
 	f._markWritten(off, end)
@@ -358,7 +367,7 @@ func (f *File) _truncate(size int64) error {
 	if f.pbuf != nil {
 		f.pbuf.filled = max(0, min(f.pbuf.filled, size-f.pbuf.start))
 	}
-	f.area.diskBytes.Add(size - f.size)
+	f._countDisk(size - f.size)
 	f.size = size
 	f.contig = min(f.contig, size)
 	f.islands = slices.DeleteFunc(f.islands, func(e extent) bool { return e.from >= size })
@@ -484,8 +493,7 @@ func (f *File) discardFiles() {
 	}
 	f._dropBuffer()
 	f.unpersisted = nil
-	f.area.diskBytes.Add(-f.size)
-	f.size = 0
+	f._countDisk(-f.counted) // once: a second discard finds nothing counted
 	f.mu.Unlock()
 	if f.direct != nil {
 		f.direct.Close()

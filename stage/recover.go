@@ -151,7 +151,7 @@ func (a *Area) resume(id string, m manifest) error {
 		return fmt.Errorf("staged data has %d bytes, manifest says %d", st.Size(), m.Size)
 	}
 	f := &File{area: a, id: id, key: m.Key, data: data, size: m.Size, contig: m.Size, meta: m.meta(), state: Queued}
-	a.diskBytes.Add(m.Size)
+	f._countDisk(m.Size)
 	a.mu.Lock()
 	old := a.files[m.Key]
 	a.files[m.Key] = f

@@ -120,25 +120,6 @@ func (f *File) _cutParts(final bool) {
 	if f.noStream {
 		return
 	}
-	if s := f.stream; s != nil && s.z != nil {
-		if final && !s.final {
-			s.final = true
-		}
-		f._cutCompressed(s)
-		s.z.poke()
-		return
-	}
-	if f.stream == nil && (f.contig >= max(f.area.params.Params().PartSize, MinPartSize) || final && f.contig > 0) {
-		if policy := f._compressionLevel(); policy != nil {
-			if err := f._startCompressed(policy); err != nil {
-				f.area.log.Error("cannot compress; sending as-is", "key", f.key, "err", err)
-				f.zplan, f.zpolicy = zPlain, nil
-			} else {
-				f.stream.final = final
-				return
-			}
-		}
-	}
 	// Entering the final cut: make the staging file whole and reload what
 	// was never written in order. Later final cuts (one per finished part)
 	// find that done: nothing is written after close.
@@ -160,6 +141,26 @@ func (f *File) _cutParts(final bool) {
 			}
 		}
 		f.contig = f.size
+	}
+	// A compressed stream frames the file: it cuts its own parts.
+	if s := f.stream; s != nil && s.z != nil {
+		if final && !s.final {
+			s.final = true
+		}
+		f._cutCompressed(s)
+		s.z.poke()
+		return
+	}
+	if f.stream == nil && (f.contig >= max(f.area.params.Params().PartSize, MinPartSize) || final && f.contig > 0) {
+		if policy := f._compressionLevel(); policy != nil {
+			if err := f._startCompressed(policy); err != nil {
+				f.area.log.Error("cannot compress; sending as-is", "key", f.key, "err", err)
+				f.zplan, f.zpolicy = zPlain, nil
+			} else {
+				f.stream.final = final
+				return
+			}
+		}
 	}
 	p := f.area.params.Params()
 	limit := int64(f.area.cfg.StageAheadChunks + p.Concurrency)
@@ -216,6 +217,18 @@ func (f *File) _cutParts(final bool) {
 	}
 }
 
+// _fail records the stream's first error (called with the file's mutex
+// held) and wakes its compressor, which stops: the upload is then retried
+// whole, or reported.
+func (s *stream) _fail(err error) {
+	if s.err == nil {
+		s.err = err
+	}
+	if s.z != nil {
+		s.z.poke()
+	}
+}
+
 // tailCut is the size of the next part of a closed file's last avail
 // bytes, parts of size being cut otherwise. The tail is planned once per
 // concurrency: recomputed at every cut, the even split would shrink
@@ -269,8 +282,8 @@ func (f *File) _createUpload(s *stream) {
 		id, err := f.area.be.CreateMultipart(s.ctx, s.key, meta)
 		f.mu.Lock()
 		s.uploadID, s.createErr = id, err
-		if err != nil && s.err == nil {
-			s.err = err
+		if err != nil {
+			s._fail(err)
 		}
 		if err == nil && f.stream == s {
 			f._writeManifest(f.manifestState())
@@ -298,8 +311,8 @@ func (f *File) uploadPart(s *stream, num int32, off, size int64, cut *partBuf) {
 	err := f.sendPart(s, num, off, size, buf)
 	f.mu.Lock()
 	s.inFlight--
-	if err != nil && s.err == nil {
-		s.err = err
+	if err != nil {
+		s._fail(err)
 	}
 	f.mu.Unlock()
 	if err == nil {
@@ -341,7 +354,7 @@ func (f *File) sendPart(s *stream, num int32, off, size int64, buf *buffer) erro
 	if f.stream == s {
 		if z := s.z; z != nil && z.compOff > 0 {
 			// Progress in raw bytes: the part's share of what is framed.
-			size = size * z.rawDone / z.compOff
+			size = int64(float64(size) * float64(z.rawDone) / float64(z.compOff))
 		}
 		f.uploaded = min(f.uploaded+size, f.size)
 	}
@@ -514,18 +527,21 @@ func (f *File) _put(j *job) (string, error) {
 	policy := f._compressionLevel()
 	f.mu.Unlock()
 	f.area.notify()
+	// The upload slot first: compressed copies of queued files are made
+	// only as fast as they can go out.
+	if err := f.area.acquire(j.ctx); err != nil {
+		return "", err
+	}
 	src, stored := f.data, size
 	if policy != nil {
-		side, n, zmeta, err := f.compressWhole(policy, size, meta)
+		side, n, zmeta, err := f.compressWhole(key, policy, size, meta)
 		if err != nil {
+			f.area.release()
 			return "", err
 		}
 		path := side.Name()
 		defer func() { side.Close(); os.Remove(path) }()
 		src, stored, meta = side, n, zmeta
-	}
-	if err := f.area.acquire(j.ctx); err != nil {
-		return "", err
 	}
 	var body io.ReadSeeker = io.NewSectionReader(src, 0, stored)
 	release := func() {}

@@ -76,12 +76,12 @@ func newCompressor() *compressor {
 // worker a raw frame, its compressed copy and a batch buffer, and the
 // encoder states. The caller reserves it out of max_staging_memory_mb.
 func CompressionMemory() int64 {
-	return int64(runtime.GOMAXPROCS(0))*4*frameSize + encoderStates
+	return int64(runtime.GOMAXPROCS(0)) * (4*frameSize + encoderStates)
 }
 
-// encoderStates is what the encoders of the level in use and of a sampled
-// neighbour hold (measured: 25 MiB for three levels × two states).
-const encoderStates = 24 << 20
+// encoderStates is what one worker's encoder states of the level in use and
+// of a sampled neighbour hold (measured: 25 MiB for three levels × two).
+const encoderStates = 12 << 20
 
 // Workers is how many frames are compressed at once.
 func (c *compressor) workers() int { return cap(c.slots) }
@@ -257,7 +257,7 @@ func (f *File) compressLoop(s *stream, policy LevelSource) {
 		p := f.area.params.Params()
 		limit := int64(f.area.cfg.StageAheadChunks + p.Concurrency)
 		queued := z.compOff - s.sealed
-		ahead := int64(s.inFlight) >= limit || queued >= limit*max(p.PartSize, MinPartSize)
+		ahead := int64(s.inFlight) >= limit || queued >= limit*nextPartSize(p.PartSize, s.sealed)
 		var (
 			jobs  []*frameJob
 			taken []*partBuf
@@ -285,9 +285,8 @@ func (f *File) compressLoop(s *stream, policy LevelSource) {
 			z.rawClaimed += n
 		}
 		if len(jobs) == 0 && s.final && z.rawDone == f.size && z.rawClaimed == f.size && !z.done {
-			err := f._finishCompressed(s)
-			if err != nil && s.err == nil {
-				s.err = err
+			if err := f._finishCompressed(s); err != nil {
+				s._fail(err)
 			}
 			f._cutCompressed(s)
 			f.mu.Unlock()
@@ -302,37 +301,45 @@ func (f *File) compressLoop(s *stream, policy LevelSource) {
 			continue
 		}
 		lvl := zseek.Level(policy.Level())
-		err := f.compressFrames(s, jobs, lvl, policy)
+		var (
+			written int64
+			err     error
+		)
+		// A workers' worth of frames at a time: a taken part buffer may
+		// hold dozens, and each compressed frame holds a pooled buffer
+		// until it is written.
+		for lo := 0; lo < len(jobs) && err == nil; lo += c.workers() {
+			chunk := jobs[lo:min(lo+c.workers(), len(jobs))]
+			err = f.compressFrames(s, chunk, lvl, policy)
+			// One write per frame; only this goroutine appends to the
+			// side file.
+			for _, j := range chunk {
+				if err == nil {
+					if _, werr := z.file.WriteAt(j.comp, z.compOff+written); werr != nil {
+						err = fmt.Errorf("write compressed staging file of %s: %w", s.key, werr)
+					}
+					written += int64(len(j.comp))
+				}
+				if j.out != nil {
+					*j.out = j.comp[:0]
+					c.outs.Put(j.out)
+				}
+			}
+		}
 		for _, pb := range taken {
 			if pb.deferred {
 				f.persistPart(pb) // O_DIRECT, as a cut plain part
 			}
 			f.area.mem.put(pb.buf)
 		}
-		var written int64
-		if err == nil {
-			// One write per frame: the frames are in pooled buffers, and
-			// the side file is only ever appended to by this goroutine.
-			for _, j := range jobs {
-				if _, werr := z.file.WriteAt(j.comp, z.compOff+written); werr != nil {
-					err = fmt.Errorf("write compressed staging file of %s: %w", f.key, werr)
-					break
-				}
-				written += int64(len(j.comp))
-			}
-		}
-		for _, j := range jobs {
-			if j.out != nil {
-				*j.out = j.comp[:0]
-				c.outs.Put(j.out)
-			}
-		}
 		f.mu.Lock()
 		if err != nil {
-			if s.err == nil {
-				s.err = err
-			}
+			s._fail(err)
 			f.mu.Unlock()
+			return
+		}
+		if f.stream != s || s.ctx.Err() != nil {
+			f.mu.Unlock() // abandoned meanwhile: cut nothing more
 			return
 		}
 		for _, j := range jobs {
@@ -366,7 +373,7 @@ func (f *File) compressFrames(s *stream, jobs []*frameJob, lvl zseek.Level, poli
 			if j.src != nil {
 				j.src.buf.copyOut(raw, j.off-j.src.start)
 			} else if _, err := f.data.ReadAt(raw, j.off); err != nil {
-				j.err = fmt.Errorf("read %s at %d from staging: %w", f.key, j.off, err)
+				j.err = fmt.Errorf("read %s at %d from staging: %w", s.key, j.off, err)
 				return
 			}
 			start := time.Now()
@@ -451,13 +458,17 @@ func (f *File) _cutCompressed(s *stream) {
 // compressWhole compresses the whole staging file into the side file (for
 // an object sent with one PUT) and returns the side file's size and the
 // object's metadata. Called without the file's mutex, on a closed file.
-func (f *File) compressWhole(policy LevelSource, size int64, meta s3backend.ObjectMeta) (*os.File, int64, s3backend.ObjectMeta, error) {
+func (f *File) compressWhole(key string, policy LevelSource, size int64, meta s3backend.ObjectMeta) (*os.File, int64, s3backend.ObjectMeta, error) {
 	side, err := os.OpenFile(f.zstdPath(), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return nil, 0, meta, fmt.Errorf("compressed staging file of %s: %w", f.key, err)
+		return nil, 0, meta, fmt.Errorf("compressed staging file of %s: %w", key, err)
 	}
 	c := f.area.z
 	lvl := zseek.Level(policy.Level())
+	// One compression slot for the whole file, taken before the buffers:
+	// many small files queued at once then wait holding nothing.
+	c.slots <- struct{}{}
+	defer func() { <-c.slots }()
 	bp, op := c.frames.Get().(*[]byte), c.outs.Get().(*[]byte)
 	defer func() { c.frames.Put(bp); c.outs.Put(op) }()
 	var (
@@ -473,23 +484,21 @@ func (f *File) compressWhole(policy LevelSource, size int64, meta s3backend.Obje
 		n := min(frameSize, size-off)
 		raw := (*bp)[:n]
 		if _, err := f.data.ReadAt(raw, off); err != nil {
-			return fail(fmt.Errorf("read %s at %d from staging: %w", f.key, off, err))
+			return fail(fmt.Errorf("read %s at %d from staging: %w", key, off, err))
 		}
-		c.slots <- struct{}{}
 		start := time.Now()
 		out, fr := c.enc.EncodeFrame((*op)[:0], raw, lvl)
 		policy.Observe(int(lvl), n, int64(fr.Comp), time.Since(start))
-		<-c.slots
 		*op = out[:0]
 		if _, err := side.WriteAt(out, written); err != nil {
-			return fail(fmt.Errorf("write compressed staging file of %s: %w", f.key, err))
+			return fail(fmt.Errorf("write compressed staging file of %s: %w", key, err))
 		}
 		written += int64(len(out))
 		frames = append(frames, fr)
 	}
 	table := zseek.AppendSeekTable(nil, frames)
 	if _, err := side.WriteAt(table, written); err != nil {
-		return fail(fmt.Errorf("write compressed staging file of %s: %w", f.key, err))
+		return fail(fmt.Errorf("write compressed staging file of %s: %w", key, err))
 	}
 	written += int64(len(table))
 	meta.ContentEncoding, meta.Format, meta.RawSize = "zstd", s3backend.FormatZstdSeekable, size

@@ -3,12 +3,15 @@ package stage
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -203,5 +206,75 @@ func TestCompressionModes(t *testing.T) {
 				t.Fatalf("side files left: %v", sideFiles(t, a))
 			}
 		})
+	}
+}
+
+// TestCompressedSparse: a compressible file with a hole in the middle and
+// one at the end (never written in order) is still framed to its end and
+// uploaded: the upload does not wait for bytes that never come.
+func TestCompressedSparse(t *testing.T) {
+	be := newMemBackend()
+	a := newTestArea(t, be, adapt.Fixed{P: adapt.Params{PartSize: 5 * MiB, Concurrency: 2}}, 0)
+	head, tail := textData(10*MiB, 7), textData(MiB, 8)
+	f, _ := a.Create("sparse", s3backend.ObjectMeta{})
+	f.WriteAt(head, 0)
+	f.WriteAt(tail, 30*MiB)
+	if err := f.Truncate(40 * MiB); err != nil { // a trailing hole
+		t.Fatal(err)
+	}
+	f.Flush()
+	f.Release(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.Flush(ctx); err != nil {
+		t.Fatalf("upload of a sparse compressed file: %v", err)
+	}
+	want := make([]byte, 40*MiB)
+	copy(want, head)
+	copy(want[30*MiB:], tail)
+	be.mu.Lock()
+	obj := be.objects["sparse"]
+	be.mu.Unlock()
+	if got := decodeObject(t, obj); !bytes.Equal(got, want) {
+		t.Fatalf("decoded object differs (%d vs %d bytes)", len(got), len(want))
+	}
+}
+
+// flakyBackend fails the first n UploadParts.
+type flakyBackend struct {
+	*memBackend
+	left atomic.Int32
+}
+
+func (b *flakyBackend) UploadPart(ctx context.Context, key, id string, n int32, body io.ReadSeeker, size int64) (s3backend.CompletedPart, error) {
+	if b.left.Add(-1) >= 0 {
+		time.Sleep(500 * time.Millisecond) // the compressor is ahead and asleep by now
+		return s3backend.CompletedPart{}, errors.New("injected: connection reset")
+	}
+	return b.memBackend.UploadPart(ctx, key, id, n, body, size)
+}
+
+// TestCompressedPartFailureRetried: a part fails while the compressor is
+// ahead of the uploads (a closed compressible file on a slow link); the
+// stream stops, the upload is retried whole, and it completes.
+func TestCompressedPartFailureRetried(t *testing.T) {
+	be := &flakyBackend{memBackend: newMemBackend()}
+	be.left.Store(1)
+	a := newTestArea(t, be, adapt.Fixed{P: adapt.Params{PartSize: 5 * MiB, Concurrency: 1}}, 0)
+	data := textData(120*MiB, 9)
+	f, _ := a.Create("big.log", s3backend.ObjectMeta{})
+	f.WriteAt(data, 0)
+	f.Flush()
+	f.Release(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.Flush(ctx); err != nil {
+		t.Fatalf("upload after a failed part: %v", err)
+	}
+	be.mu.Lock()
+	obj := be.objects["big.log"]
+	be.mu.Unlock()
+	if got := decodeObject(t, obj); !bytes.Equal(got, data) {
+		t.Fatal("decoded object differs")
 	}
 }

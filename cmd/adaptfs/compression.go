@@ -10,8 +10,8 @@ import (
 )
 
 // newLevelChooser makes the compression level policy for compression =
-// "auto": it starts at the level the profile saved for this endpoint, else
-// at zstd-fast, which costs little on a fast link, and climbs where the
+// "auto": it starts at the level the profile saved for this endpoint if it
+// compresses, else at zstd-fast, which costs little on a fast link, and climbs where the
 // link is the bottleneck.
 func newLevelChooser(cfg config.Config, prof *adapt.Profile) *adapt.LevelChooser {
 	names := []string{zseek.None.String()}
@@ -20,7 +20,10 @@ func newLevelChooser(cfg config.Config, prof *adapt.Profile) *adapt.LevelChooser
 	}
 	start := zseek.Fastest
 	if prof != nil && prof.CompressionLevel != "" {
-		if l, err := zseek.ParseLevel(prof.CompressionLevel); err == nil {
+		// Not below zstd-fast: at none nothing is compressed, no curve
+		// is ever measured, and a mount over a slower link would stay
+		// there for good.
+		if l, err := zseek.ParseLevel(prof.CompressionLevel); err == nil && l > start {
 			start = l
 		}
 	}
