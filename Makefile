@@ -64,12 +64,11 @@ test: deps build bin/versitygw
 	$(MAKE) fuzz-short
 
 # Fuzz targets: the config file and option parsers, the manifest decoder,
-# the seek table parser. `make test` runs each for FUZZ_SHORT executions (a
-# count, not a duration: a duration that ends while the fuzzer minimizes a
-# worker is still running fails with "context deadline exceeded" on Go
-# 1.26, golang/go#75804); the
-# seed corpus in testdata/fuzz always runs with go test. `make fuzz` runs
-# each for FUZZTIME.
+# the seek table parser. `make test` runs each for FUZZ_SHORT executions: a
+# count, because a duration-bound run can fail at its deadline with
+# "context deadline exceeded" on Go 1.26 (golang/go#75804). The seed corpus
+# in testdata/fuzz always runs with go test. `make fuzz` runs each for
+# FUZZTIME.
 FUZZ_TARGETS = ./cmd/adaptfs/config:FuzzLoad ./cmd/adaptfs/config:FuzzApplyOptions \
 	./cmd/adaptfs/config:FuzzCredentialsNotEchoed ./stage:FuzzDecodeManifest ./zseek:FuzzParseSeekTable
 FUZZ_SHORT ?= 20000x
