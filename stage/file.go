@@ -184,13 +184,15 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 || end > MaxObjectSize {
 		return 0, fmt.Errorf("write %s at %d: %w", f.key, off, syscall.EFBIG)
 	}
-	f.mu.Lock()
-	grow, key := end-f.size, f.key
-	f.mu.Unlock()
-	if grow > 0 {
-		// Waits without the file's lock: its own upload may need it.
-		if err := f.area.reserve(f.area.ctx, key, grow); err != nil {
-			return 0, err
+	if f.area.cfg.MaxStagingDiskMB > 0 {
+		f.mu.Lock()
+		grow, key := end-f.size, f.key
+		f.mu.Unlock()
+		if grow > 0 {
+			// Waits without the file's lock: its own upload may need it.
+			if err := f.area.reserve(f.area.ctx, key, grow); err != nil {
+				return 0, err
+			}
 		}
 	}
 	f.mu.Lock()
