@@ -46,6 +46,20 @@ func decodeObject(t *testing.T, obj []byte) []byte {
 	return out
 }
 
+// flushed waits for every upload of a and returns the object key as be
+// holds it.
+func flushed(t *testing.T, a *Area, be *memBackend, key string) ([]byte, s3backend.ObjectMeta) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.Flush(ctx); err != nil {
+		t.Fatalf("upload of %s: %v", key, err)
+	}
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	return be.objects[key], be.metas[key]
+}
+
 func sideFiles(t *testing.T, a *Area) []string {
 	t.Helper()
 	m, err := filepath.Glob(filepath.Join(a.Dir(), "*.zst"))
@@ -88,14 +102,7 @@ func TestCompressedStream(t *testing.T) {
 	}
 	f.Flush()
 	f.Release(true)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := a.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	be.mu.Lock()
-	obj, meta := be.objects["logs/app.log"], be.metas["logs/app.log"]
-	be.mu.Unlock()
+	obj, meta := flushed(t, a, be, "logs/app.log")
 	if !meta.Compressed() {
 		t.Fatalf("metadata %+v: not marked compressed", meta)
 	}
@@ -266,14 +273,7 @@ func TestCompressedPartFailureRetried(t *testing.T) {
 	f.WriteAt(data, 0)
 	f.Flush()
 	f.Release(true)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := a.Flush(ctx); err != nil {
-		t.Fatalf("upload after a failed part: %v", err)
-	}
-	be.mu.Lock()
-	obj := be.objects["big.log"]
-	be.mu.Unlock()
+	obj, _ := flushed(t, a, be.memBackend, "big.log")
 	if got := decodeObject(t, obj); !bytes.Equal(got, data) {
 		t.Fatal("decoded object differs")
 	}
