@@ -2,7 +2,9 @@ package s3backend
 
 import (
 	"errors"
+	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
@@ -26,7 +29,20 @@ func newRetryer(maxRetries int) aws.Retryer {
 	return retryAfterRetryer{retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = maxRetries + 1
 		o.RateLimiter = ratelimit.None
+		o.Retryables = append(slices.Clone(o.Retryables), retry.IsErrorRetryableFunc(cutResponse))
 	})}
+}
+
+// cutResponse makes a response whose body broke off mid-way retryable: the
+// SDK retries failures of the round trip but not a 200 whose XML body the
+// connection cut short (seen in the soak: ListObjectsV2 failed with
+// "deserialization failed ... unexpected EOF", and rmdir with EIO).
+func cutResponse(err error) aws.Ternary {
+	var de *smithy.DeserializationError
+	if errors.As(err, &de) && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) {
+		return aws.TrueTernary
+	}
+	return aws.UnknownTernary
 }
 
 type retryAfterRetryer struct{ *retry.Standard }
