@@ -22,6 +22,16 @@ func newWANRig(t *testing.T, lc wan.Config, extra ...string) (*rig, *wan.Link) {
 	requireFuse(t)
 	wan.Require(t)
 	link := wan.UpForTest(t, lc)
+	srv := serverBehind(t, link)
+	r := &rig{srv: srv, bucket: "adaptfs-wan", prefix: ""}
+	harness.CreateBucketTB(t, srv, r.bucket)
+	r.mnt = r.mount(t, extra...)
+	return r, link
+}
+
+// serverBehind starts versitygw in link's server namespace.
+func serverBehind(t *testing.T, link *wan.Link) *harness.Server {
+	t.Helper()
 	vgw, err := harness.FindVersitygw()
 	if err != nil {
 		t.Fatal(err)
@@ -33,10 +43,7 @@ func newWANRig(t *testing.T, lc wan.Config, extra ...string) (*rig, *wan.Link) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
-	r := &rig{srv: srv, bucket: "adaptfs-wan", prefix: ""}
-	harness.CreateBucketTB(t, srv, r.bucket)
-	r.mnt = r.mount(t, extra...)
-	return r, link
+	return srv
 }
 
 // controllerEvents reads the adaptation events from .adaptstats/events

@@ -31,17 +31,7 @@ func TestSoak(t *testing.T) {
 	requireFuse(t)
 	wan.Require(t)
 	link := wan.UpForTest(t, wan.Config{Name: "adaptsoak", RateMbit: 400, RTTms: 20})
-	vgw, err := harness.FindVersitygw()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := harness.StartServerWith(t.Context(), vgw, t.TempDir(), harness.ServerOptions{
-		Host: link.ServerAddr().String(), Wrap: []string{"ip", "netns", "exec", link.NSName()},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := serverBehind(t, link)
 	proxy, err := harness.StartFaultProxy(srv.Endpoint, harness.Faults{Seed: 99, Status: 0.02, Reset: 0.005, Stall: 0.002, StallFor: 8 * time.Second})
 	if err != nil {
 		t.Fatal(err)
