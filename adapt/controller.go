@@ -396,7 +396,9 @@ func (c *Controller) tickLocked(now time.Time, inFlight int) bool {
 	}
 	c.lastSignals = s
 	c.updateEstimates(now, s, pc)
-	if c.cfg.Adaptive {
+	// An idle tick measured nothing: deciding on the window's old samples
+	// shrank concurrency every few seconds while a mount sat idle.
+	if c.cfg.Adaptive && (bytes > 0 || inFlight > 0 || acc.attempts > 0) {
 		c.decide(now, s)
 	}
 	return true

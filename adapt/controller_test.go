@@ -427,3 +427,41 @@ func TestNotAdaptive(t *testing.T) {
 	checkf(t, math.Abs(e.GoodputBps-20e6) < 2e6, "goodput %.1f Mbit/s after the drop to 20", e.GoodputBps/1e6)
 	t.Logf("estimates: %+v, health %v, trend %+v", e, s.Health, s.Trend)
 }
+
+// TestIdleHoldsParams: ticks with nothing in flight measure nothing, so
+// they change nothing, however congested the last busy window looked. A
+// daemon waiting on its write-back delay shrank its concurrency from 8 to
+// 2 in 20 s on the old samples.
+func TestIdleHoldsParams(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Concurrency = 8
+	clock := &simClock{t: simEpoch}
+	c := NewController(cfg, clock, nil)
+	const part = 8 << 20
+	// 20 s busy: responses first quick, then a hundredfold slower.
+	for i := range 200 {
+		lat := 10 * time.Millisecond
+		if i >= 100 {
+			lat = time.Second
+		}
+		end := clock.t
+		c.Observe(RequestSample{Bulk: true, Bytes: part, Start: end.Add(-lat - 100*time.Millisecond),
+			BodyDone: end.Add(-lat), FirstByte: end, End: end})
+		c.Progress(part/10, end)
+		clock.t = clock.t.Add(100 * time.Millisecond)
+		if i%20 == 19 {
+			c.Tick(8)
+		}
+	}
+	busy := c.Snapshot()
+	before, params := len(busy.Events), c.Params()
+	for range 60 { // two idle minutes
+		clock.t = clock.t.Add(2 * time.Second)
+		c.Tick(0)
+	}
+	after := c.Snapshot()
+	if len(after.Events) != before || c.Params() != params {
+		t.Fatalf("idle ticks changed %+v to %+v: %s", params, c.Params(), eventsString(after.Events[before:]))
+	}
+	t.Logf("busy phase: %d events, params %+v", before, params)
+}

@@ -57,6 +57,10 @@ type Area struct {
 	files   map[string]*File // by target key
 	changed chan struct{}    // closed and replaced on every state change (broadcast)
 	seq     atomic.Uint64
+	// flushing counts running Flush calls. While it is non-zero a file
+	// closed from now on skips the write-back delay: its release can reach
+	// us after Flush kicked the queue (cp returns before FUSE's RELEASE).
+	flushing atomic.Int32
 
 	diskBytes     atomic.Int64 // bytes of staged files (the quota's measure)
 	uploadedBytes atomic.Int64 // object bytes completed in S3 by this process
@@ -466,6 +470,8 @@ func (a *Area) Uploads() []Upload {
 // retries failed ones, and waits until nothing closed is left to upload.
 // It returns an error naming every file whose upload failed.
 func (a *Area) Flush(ctx context.Context) error {
+	a.flushing.Add(1)
+	defer a.flushing.Add(-1)
 	a.Retry()
 	for {
 		a.mu.Lock()

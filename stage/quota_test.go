@@ -58,3 +58,40 @@ func TestStagingQuota(t *testing.T) {
 	checkUploaded(t, a, be.memBackend, "a", first)
 	checkUploaded(t, a, be.memBackend, "b", second)
 }
+
+// TestFlushCatchesLateClose: a file closed while Flush already runs skips
+// the write-back delay. FUSE delivers RELEASE after cp's close returned, so
+// a SIGTERM right after cp reaches Flush first; before the fix the daemon
+// then waited out the whole write_back_delay.
+func TestFlushCatchesLateClose(t *testing.T) {
+	be := newMemBackend()
+	cfg := DefaultConfig()
+	cfg.StagingDir = t.TempDir()
+	cfg.WriteBackDelay = time.Hour
+	a, err := New(cfg, be, adapt.Fixed{P: adapt.Params{PartSize: 8 * MiB, Concurrency: 2}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	data := make([]byte, 3*MiB)
+	rand.NewChaCha8([32]byte{7}).Read(data)
+	f, _ := a.Create("late", s3backend.ObjectMeta{})
+	if _, err := f.WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Flush()
+
+	done := make(chan error, 1)
+	go func() { done <- a.Flush(t.Context()) }()
+	time.Sleep(100 * time.Millisecond) // Flush has kicked the queue and waits
+	f.Release(true)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Flush still waits for a file closed after it started: the write-back delay was not skipped")
+	}
+	checkUploaded(t, a, be, "late", data)
+}

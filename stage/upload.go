@@ -367,7 +367,7 @@ func (f *File) sendPart(s *stream, num int32, off, size int64, buf *buffer) erro
 func (f *File) run(j *job) {
 	defer f.area.jobs.Done()
 	defer close(j.done)
-	if d := f.area.cfg.WriteBackDelay; d > 0 {
+	if d := f.area.cfg.WriteBackDelay; d > 0 && f.area.flushing.Load() == 0 {
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
