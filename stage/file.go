@@ -69,6 +69,7 @@ type File struct {
 	zplan       int         // compression decision for the content (zUndecided, zPlain, zCompress)
 	zpolicy     LevelSource // its level policy when compressed
 	job         *job        // scheduled or running upload
+	lastJob     *job        // the latest job scheduled, even if cancelled since
 	uploaded    int64       // bytes of the current upload confirmed by S3
 	// upMeta and upSize describe the object the last upload wrote (its
 	// encoding and stored size), for the observer.
@@ -461,7 +462,7 @@ func (f *File) retarget(key string) {
 func (f *File) drop() {
 	f.mu.Lock()
 	f.dropped = true
-	j := f.job
+	j := f.lastJob // a job cancelled earlier may still be committing
 	f._cancelUpload()
 	if f.stream != nil {
 		f._abandonStream()

@@ -51,13 +51,26 @@ type job struct {
 	kickOnce sync.Once
 	done     chan struct{} // closed when the job ends
 	err      error         // set before done closes
-	// completing is set once CompleteMultipartUpload is sent: from then on
-	// the object may appear whatever the client does, so a drop waits for
-	// the answer instead of cancelling (an unlink must come after it).
+	// completing is set once the request that creates the object
+	// (CompleteMultipartUpload, or the PutObject of a small file) is sent:
+	// from then on the object may appear whatever the client does, because
+	// the server can commit a body it already has after the client gave up.
+	// A drop waits for the answer instead (an unlink must come after it).
 	completing atomic.Bool
+	// prev is the file's job before this one. Its commit, if sent, must
+	// answer before this job's: otherwise the older content can land last.
+	prev *job
 }
 
 func (j *job) start() { j.kickOnce.Do(func() { close(j.kick) }) }
+
+// commit marks the job as sending the request that creates the object. It
+// returns false if the job was cancelled first; with drop's order (cancel,
+// then look at completing) one of the two always sees the other.
+func (j *job) commit() bool {
+	j.completing.Store(true)
+	return j.ctx.Err() == nil
+}
 
 // _schedule queues an upload of the file as it is now.
 func (f *File) _schedule() {
@@ -66,8 +79,8 @@ func (f *File) _schedule() {
 	}
 	f._cancelUpload()
 	ctx, cancel := context.WithCancel(f.area.ctx)
-	j := &job{ctx: ctx, cancel: cancel, kick: make(chan struct{}), done: make(chan struct{})}
-	f.job = j
+	j := &job{ctx: ctx, cancel: cancel, kick: make(chan struct{}), done: make(chan struct{}), prev: f.lastJob}
+	f.job, f.lastJob = j, j
 	f.state, f.err = Queued, nil
 	f.area.jobs.Add(1)
 	go f.run(j)
@@ -379,6 +392,15 @@ func (f *File) run(j *job) {
 			return
 		}
 	}
+	if p := j.prev; p != nil {
+		select {
+		case <-p.done:
+		case <-j.ctx.Done():
+			j.err = j.ctx.Err()
+			return
+		}
+		j.prev = nil // the chain ends here
+	}
 	var (
 		etag string
 		err  error
@@ -497,7 +519,10 @@ func (f *File) uploadOnce(j *job) (string, error) {
 	if err := f.area.acquire(j.ctx); err != nil {
 		return "", err
 	}
-	j.completing.Store(true)
+	if !j.commit() {
+		f.area.release()
+		return "", j.ctx.Err()
+	}
 	etag, err := f.area.be.CompleteMultipart(context.WithoutCancel(j.ctx), s.key, s.uploadID, parts)
 	f.area.release()
 	if err != nil {
@@ -552,7 +577,13 @@ func (f *File) _put(j *job) (string, error) {
 			return "", fmt.Errorf("read %s from staging: %w", key, err)
 		}
 	}
-	etag, err := f.area.be.Put(j.ctx, key, body, stored, meta)
+	if !j.commit() {
+		release()
+		f.area.release()
+		return "", j.ctx.Err()
+	}
+	// Cancelled only by shutdown: a drop waits for the answer (see commit).
+	etag, err := f.area.be.Put(f.area.ctx, key, body, stored, meta)
 	release()
 	f.area.release()
 	if err != nil {

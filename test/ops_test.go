@@ -265,3 +265,41 @@ func TestKeyTooLong(t *testing.T) {
 		t.Errorf("objects: %v", got)
 	}
 }
+
+// TestRenameAfterFsyncWhileOpen: a file uploaded by fsync and renamed while
+// still open ends up under the new name with its content, and the old name
+// is gone, whether or not more is written before close.
+func TestRenameAfterFsyncWhileOpen(t *testing.T) {
+	r := newRig(t, "", "-o", "write_back_delay=0s")
+	for _, more := range []bool{false, true} {
+		data := randBytes(1<<20, 3)
+		f, err := os.Create(r.path("old"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			t.Fatalf("fsync: %v", err)
+		}
+		if err := os.Rename(r.path("old"), r.path("new")); err != nil {
+			t.Fatal(err)
+		}
+		if more {
+			if _, err := f.Write([]byte("tail")); err != nil {
+				t.Fatal(err)
+			}
+			data = append(data, "tail"...)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r.sync(t)
+		got, _ := r.objects(t)
+		if len(got) != 1 || got["new"] != sumOf(data) {
+			t.Fatalf("more=%v: bucket holds %+v, want only new = %+v", more, got, sumOf(data))
+		}
+		os.Remove(r.path("new"))
+	}
+}

@@ -1,0 +1,112 @@
+package stage
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/adaptfs/adaptfs/adapt"
+	"github.com/adaptfs/adaptfs/s3backend"
+)
+
+// lateBackend is a server that commits a PutObject whose body it has
+// received even after the client gave up: the first Put is slow to
+// answer and is committed whatever the context says.
+type lateBackend struct {
+	*memBackend
+	slow    time.Duration
+	puts    atomic.Int32
+	entered chan struct{} // closed when the first Put arrives
+}
+
+func (b *lateBackend) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, meta s3backend.ObjectMeta) (string, error) {
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return "", err
+	}
+	if b.puts.Add(1) == 1 {
+		close(b.entered)
+		time.Sleep(b.slow) // the server is busy writing; the client's ctx does not stop it
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.objects[key] = data
+	b.metas[key] = meta
+	if err := ctx.Err(); err != nil {
+		return "", err // committed, but the client no longer hears the answer
+	}
+	return "etag", nil
+}
+
+func (b *lateBackend) Delete(ctx context.Context, key string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.objects, key)
+	return nil
+}
+
+func (b *lateBackend) object(key string) ([]byte, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	o, ok := b.objects[key]
+	return o, ok
+}
+
+// TestCommitInFlight: the PutObject of a small file may be committed by the
+// server after the client cancelled it. An unlink (Remove, then the
+// DeleteObject fs sends) must still leave no object, and a newer content
+// uploaded while the older Put is in flight must be the one that stays.
+func TestCommitInFlight(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		after func(t *testing.T, a *Area, be *lateBackend, f *File) []byte // the object expected, nil for none
+	}{
+		{"unlink", func(t *testing.T, a *Area, be *lateBackend, f *File) []byte {
+			a.Remove("k")
+			be.Delete(t.Context(), "k")
+			return nil
+		}},
+		{"rewrite", func(t *testing.T, a *Area, be *lateBackend, f *File) []byte {
+			if err := f.Open(true, true); err != nil {
+				t.Fatal(err)
+			}
+			v2 := []byte("second version")
+			if _, err := f.WriteAt(v2, 0); err != nil {
+				t.Fatal(err)
+			}
+			f.Flush()
+			f.Release(true)
+			if err := a.Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			return v2
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			be := &lateBackend{memBackend: newMemBackend(), slow: 300 * time.Millisecond, entered: make(chan struct{})}
+			a := newTestArea(t, be, adapt.Fixed{P: adapt.Params{PartSize: 8 * MiB, Concurrency: 2}}, 64)
+			f, err := a.Create("k", s3backend.ObjectMeta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteAt([]byte("first version, a bit longer"), 0); err != nil {
+				t.Fatal(err)
+			}
+			f.Flush()
+			f.Release(true)
+			<-be.entered
+			want := tt.after(t, a, be, f)
+			time.Sleep(2 * be.slow) // anything still in flight lands
+			got, ok := be.object("k")
+			switch {
+			case want == nil && ok:
+				t.Fatalf("the bucket holds %q after the unlink", got)
+			case want != nil && !bytes.Equal(got, want):
+				t.Fatalf("the bucket holds %q, want %q", got, want)
+			}
+		})
+	}
+}
