@@ -48,7 +48,11 @@ const (
 	maxDecreaseDiv      = 16  // one decrease divides concurrency by at most this
 	strongFactor        = 3.0 // a signal this many thresholds strong needs one interval even when conservative
 	partBand            = 0.25
-	maxEvalWait         = time.Minute
+	// A TCP RTT this many times below the quickest request's, and by more
+	// than proxyRTTGap, is to a proxy, not the server (tcpEndsEarly).
+	proxyRTTFactor = 10
+	proxyRTTGap    = 0.005 // seconds
+	maxEvalWait    = time.Minute
 )
 
 // LevelPolicy is the extension point for the compression level: the

@@ -465,3 +465,22 @@ func TestIdleHoldsParams(t *testing.T) {
 	}
 	t.Logf("busy phase: %d events, params %+v", before, params)
 }
+
+// TestTCPToAProxy: when our connections end at a local proxy, TCP_INFO's
+// RTT (tens of µs, inflated by the proxy's buffers) is not the path's, and
+// the controller must not take it for a standing queue. It reaches the same
+// goodput as with TCP_INFO of the real path, and reports the path's RTT.
+func TestTCPToAProxy(t *testing.T) {
+	link := func(time.Duration) simLink {
+		return simLink{RateMbit: 200, RTT: 40 * time.Millisecond, WindowBytes: 256 << 10}
+	}
+	cfg := stepConfig()
+	direct := runController(cfg, link, 5*time.Minute, runOpts{seed: 3, tcp: true})
+	proxied := runController(cfg, link, 5*time.Minute, runOpts{seed: 3, tcp: true, proxyTCP: true})
+	gd, gp := direct.ctl.Snapshot().Estimates.GoodputBps, proxied.ctl.Snapshot().Estimates.GoodputBps
+	rtt := proxied.ctl.Snapshot().Estimates.PropagationRTTSeconds
+	t.Logf("goodput direct %.1f, via proxy %.1f Mbit/s; propagation RTT via proxy %.1f ms; params %+v vs %+v",
+		gd/1e6, gp/1e6, 1000*rtt, direct.ctl.Params(), proxied.ctl.Params())
+	checkf(t, gp >= 0.9*gd, "goodput via the proxy %.1f Mbit/s < 90%% of %.1f direct: %s", gp/1e6, gd/1e6, eventsString(proxied.events))
+	checkf(t, rtt >= 0.035, "propagation RTT %.2f ms via the proxy, the path's is 40", 1000*rtt)
+}

@@ -32,6 +32,7 @@ type run struct {
 type runOpts struct {
 	seed     uint64
 	tcp      bool
+	proxyTCP bool
 	warm     *Profile
 	fileSize int64
 	each     func(r *run) // after every Tick
@@ -41,7 +42,7 @@ func runController(cfg Config, link func(time.Duration) simLink, d time.Duration
 	clock := &simClock{t: simEpoch}
 	ctl := NewController(cfg, clock, o.warm)
 	r := &run{ctl: ctl, cfg: cfg}
-	r.sim = newSim(simConfig{link: link, seed: o.seed, tcp: o.tcp, fileSize: o.fileSize, monitor: cfg.MonitoringInterval}, clock, ctl)
+	r.sim = newSim(simConfig{link: link, seed: o.seed, tcp: o.tcp, proxyTCP: o.proxyTCP, fileSize: o.fileSize, monitor: cfg.MonitoringInterval}, clock, ctl)
 	r.sim.run(d, func() {
 		r.trace = append(r.trace, tracePoint{at: r.sim.elapsed(), p: ctl.Params(), est: ctl.Snapshot().Estimates})
 		if o.each != nil {

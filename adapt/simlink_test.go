@@ -84,6 +84,7 @@ type simConfig struct {
 	link     func(elapsed time.Duration) simLink // the path over time
 	seed     uint64
 	tcp      bool // feed TCP_INFO samples
+	proxyTCP bool // TCP_INFO is of connections to a local proxy: RTT tens of µs, inflated by its buffers
 	fileSize int64
 	step     time.Duration
 	monitor  time.Duration // Tick period
@@ -359,11 +360,15 @@ func (s *sim) stepOnce() {
 		s.lastTCP = now
 		for _, r := range s.reqs {
 			r.conn.minRTT = min(r.conn.minRTT, s.rttEff)
+			minRTT, srtt := r.conn.minRTT, s.rttEff
+			if s.cfg.proxyTCP {
+				minRTT, srtt = 30e-6, 30e-6*(1+200*s.rng.Float64())
+			}
 			s.up.ObserveTCP(TCPSample{
-				MinRTT: time.Duration(r.conn.minRTT * float64(time.Second)),
+				MinRTT: time.Duration(minRTT * float64(time.Second)),
 				Conn:   r.conn.id, At: now,
-				SRTT:    time.Duration(s.rttEff * float64(time.Second)),
-				RTTVar:  time.Duration(0.05 * s.rttEff * float64(time.Second)),
+				SRTT:    time.Duration(srtt * float64(time.Second)),
+				RTTVar:  time.Duration(0.05 * srtt * float64(time.Second)),
 				SegsOut: uint64(r.conn.segs), TotalRetrans: uint64(r.conn.retrans),
 				DeliveryRateBps: 8 * r.rate, Cwnd: uint32(r.window / simMSS),
 			})
