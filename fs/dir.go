@@ -115,7 +115,19 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		}
 	}
 	f.fillFile(&out.Attr, objSize(info), info.Meta, info.LastModified)
-	return d.child(ctx, name, false), 0
+	return d.objectChild(ctx, name, info.ETag), 0
+}
+
+// objectChild is child for an object with etag: the existing inode unless
+// it showed another version of the object.
+func (d *dirNode) objectChild(ctx context.Context, name, etag string) *gofs.Inode {
+	if ch := d.GetChild(name); ch != nil && !ch.IsDir() {
+		if fn, ok := ch.Operations().(*fileNode); !ok || fn.sameVersion(etag) {
+			return ch
+		}
+	}
+	fn := &fileNode{fsys: d.fsys, etag: etag}
+	return d.NewInode(ctx, fn, gofs.StableAttr{Mode: syscall.S_IFREG})
 }
 
 // child returns the existing inode for name if it has the right type, else

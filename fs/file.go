@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,6 +23,26 @@ import (
 type fileNode struct {
 	gofs.Inode
 	fsys *FS
+	// etag is the version of the object this inode shows, "" until a
+	// lookup sees one. With the writeback cache the kernel keeps an inode's
+	// size whatever we answer, so an object replaced behind our back gets
+	// a new inode instead (dirNode.objectChild).
+	mu   sync.Mutex
+	etag string
+}
+
+// sameVersion reports whether the inode may go on showing the object with
+// etag; an unknown version on either side is adopted, not a change.
+func (n *fileNode) sameVersion(etag string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.etag == "" || etag == "" {
+		if etag != "" {
+			n.etag = etag
+		}
+		return true
+	}
+	return n.etag == etag
 }
 
 var (

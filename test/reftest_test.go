@@ -171,10 +171,9 @@ type refMachine struct {
 	staging string
 	extra   []string
 	ttlWait time.Duration // how long a change behind the mount's back may stay unseen
-	// writeback: the kernel's writeback cache is on. It then keeps the
-	// size of a file whose inode it holds, whatever the daemon says, so an
-	// object replaced behind the mount's back shows its old size
-	// (TestReferenceWritebackStaleSize, skipped): S3Put only adds new names.
+	// writeback: the kernel's writeback cache is on (it keeps the size of
+	// an inode it holds whatever the daemon says; adaptfs hands out a new
+	// inode when a lookup finds another version, TestReferenceWritebackStaleSize).
 	writeback bool
 	mnt       *harness.Mount
 
@@ -630,12 +629,6 @@ func (sm *refMachine) RenameDir(t *rapid.T) {
 // Unlink removes a closed file.
 func (sm *refMachine) Unlink(t *rapid.T) {
 	p := sm.drawClosedFile(t, "path")
-	if sm.model.files[p].dirty {
-		// Known bug (TestReferenceUnlinkDuringUpload): an upload in flight
-		// at unlink can recreate the object. Let it finish first.
-		sm.log(t, "adaptfs sync (before unlinking a file whose upload may be in flight)")
-		sm.sync(t)
-	}
 	sm.log(t, "unlink %q", p)
 	if err := os.Remove(sm.p(p)); err != nil {
 		sm.fail(t, "unlink %q: %v", p, err)
@@ -867,9 +860,6 @@ func (sm *refMachine) Kill(t *rapid.T) {
 // upload of ours replaces it afterwards.
 func (sm *refMachine) S3Put(t *rapid.T) {
 	p := sm.drawFileTarget(t, "path")
-	if sm.writeback && sm.model.files[p] != nil {
-		t.Skip("replacing an object behind the kernel's writeback cache is not modelled")
-	}
 	c := drawContent(t, "data", 200<<10)
 	sm.log(t, "sync, then S3 PutObject %q size=%d seed=%d (exists: %v)", p, c.size, c.seed, sm.model.files[p] != nil)
 	sm.sync(t)
@@ -998,17 +988,12 @@ func mapsEqual(a, b map[string]bool) bool {
 
 // TestReferenceWritebackStaleSize is the minimal sequence TestReference
 // found with the kernel's writeback cache on (the default): an object
-// replaced behind the mount's back keeps its old size in the mount for as
-// long as the kernel holds the file's inode, with the caches off and
-// however long one waits. In writeback mode the kernel trusts its own
-// i_size for regular files and ignores the size in FUSE replies (and an
-// inode invalidation does not change that); the daemon would have to hand
-// out a new inode (node id) when a lookup finds a different object (ETag)
-// under a name it already has a node for. Not fixed: it changes how fs
-// keeps nodes. TestReference therefore only adds new names behind the
-// mount's back when writeback_cache is on.
+// replaced behind the mount's back kept its old size in the mount for as
+// long as the kernel held the file's inode. In writeback mode the kernel
+// trusts its own i_size for regular files and ignores the size in FUSE
+// replies, so a lookup that finds another version of the object (ETag)
+// under a name now gets a new inode (dirNode.objectChild).
 func TestReferenceWritebackStaleSize(t *testing.T) {
-	t.Skip("known bug: with writeback_cache an object replaced behind the mount's back keeps its old size (see comment)")
 	r := newRig(t, "", "-o", "dir_cache_ttl=0s,attr_cache_ttl=0s")
 	if err := os.WriteFile(r.path("b"), []byte("1"), 0o644); err != nil {
 		t.Fatal(err)
@@ -1059,22 +1044,14 @@ func TestReferenceExecFlushMarksClosed(t *testing.T) {
 	}
 }
 
-// TestReferenceUnlinkDuringUpload is a sequence TestReference found (it
-// depends on timing, so the fail file testdata/rapid/TestReference/
-// known-unlink-during-upload.fail, replayable with -rapid.failfile, is not
-// named to be replayed by every run): a file is closed, reopened, appended
-// to and closed (its upload starts at once with write_back_delay=0s), then
-// unlinked. Unlink cancels the upload and deletes the key, but a PutObject
-// already sent can still be committed by the server after the DeleteObject:
-// after `adaptfs sync` the bucket holds an object the mount no longer
-// shows. A fix must wait for the cancelled request to end and delete again
-// (or delete after it), which changes how Area.Remove and the upload job
-// interact; not fixed here. The fail file reproduced it in one replay of
-// two; this loop did not in one run (timing), so it is a sketch of the
-// sequence more than a reliable reproducer. TestReference syncs before it
-// unlinks a file whose upload may be in flight, to stay reliable.
+// TestReferenceUnlinkDuringUpload is a sequence TestReference found: a file
+// is closed, reopened, appended to and closed (its upload starts at once
+// with write_back_delay=0s), then unlinked. Unlink cancelled the upload and
+// deleted the key, but a PutObject whose body the server already had was
+// committed after the DeleteObject, so the bucket kept an object the mount
+// no longer showed. A drop now waits for a PutObject in flight as for a
+// Complete (stage.TestCommitInFlight is the deterministic version).
 func TestReferenceUnlinkDuringUpload(t *testing.T) {
-	t.Skip("known bug: an upload in flight at unlink can recreate the object (see comment)")
 	r := newRig(t, "", "-o", "write_back_delay=0s")
 	data := refContent(5243477, 267)
 	for i := range 10 {
