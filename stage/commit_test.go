@@ -48,6 +48,13 @@ func (b *lateBackend) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+func (b *lateBackend) Copy(ctx context.Context, src, dst string, meta *s3backend.ObjectMeta) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.objects[dst] = b.objects[src]
+	return nil
+}
+
 func (b *lateBackend) object(key string) ([]byte, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -57,7 +64,8 @@ func (b *lateBackend) object(key string) ([]byte, bool) {
 
 // TestCommitInFlight: the PutObject of a small file may be committed by the
 // server after the client cancelled it. An unlink (Remove, then the
-// DeleteObject fs sends) must still leave no object, and a newer content
+// DeleteObject fs sends) must still leave no object, a rename must find
+// the object under the new name only once it returns, and a newer content
 // uploaded while the older Put is in flight must be the one that stays.
 func TestCommitInFlight(t *testing.T) {
 	for _, tt := range []struct {
@@ -67,6 +75,14 @@ func TestCommitInFlight(t *testing.T) {
 		{"unlink", func(t *testing.T, a *Area, be *lateBackend, f *File) []byte {
 			a.Remove("k")
 			be.Delete(t.Context(), "k")
+			return nil
+		}},
+		{"rename", func(t *testing.T, a *Area, be *lateBackend, f *File) []byte {
+			a.Rename("k", "k2")
+			be.Delete(t.Context(), "k") // fs deletes an older version of the old name
+			if got, ok := be.object("k2"); !ok || string(got) != "first version, a bit longer" {
+				t.Fatalf("when the rename returned, k2 held %q (%v)", got, ok)
+			}
 			return nil
 		}},
 		{"rewrite", func(t *testing.T, a *Area, be *lateBackend, f *File) []byte {

@@ -446,15 +446,35 @@ func (f *File) kick(retryFailed bool) {
 	}
 }
 
-// retarget changes the key (rename).
+// retarget changes the key (rename). An upload whose object may already
+// exist under the old key is waited for: it then moves the object itself
+// (settle), and the old name is gone when the rename returns.
 func (f *File) retarget(key string) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
+	old := f.key
 	f.key = key
 	if f.state != Writing {
 		f._writeManifest(stateClosed)
 	} else {
 		f._writeManifest(stateWriting)
+	}
+	j := f.lastJob
+	f.mu.Unlock()
+	f.waitCommit(j, old)
+}
+
+// waitCommit waits for job j if it sent the request that creates its
+// object (job.commit): the object may appear whatever the client does, so
+// what the caller does next (the DeleteObject of an unlink or rename, the
+// upload of a replacement) must come after the answer.
+func (f *File) waitCommit(j *job, key string) {
+	if j == nil || !j.completing.Load() {
+		return
+	}
+	select {
+	case <-j.done:
+	case <-time.After(dropWaitLimit):
+		f.area.log.Warn("an upload's last request did not answer; the object may reappear", "key", key)
 	}
 }
 
@@ -469,16 +489,7 @@ func (f *File) drop() {
 	}
 	handles, key := f.handles, f.key
 	f.mu.Unlock()
-	if j != nil && j.completing.Load() {
-		// The object may be created by the Complete already sent: wait for
-		// its answer, so that what the caller does next (DeleteObject of an
-		// unlink, the upload of a replacement) comes after it.
-		select {
-		case <-j.done:
-		case <-time.After(dropWaitLimit):
-			f.area.log.Warn("an upload's Complete did not answer; the object may reappear", "key", key)
-		}
-	}
+	f.waitCommit(j, key)
 	os.Remove(f.manifestPath())
 	if handles == 0 {
 		f.discardFiles()

@@ -303,3 +303,28 @@ func TestRenameAfterFsyncWhileOpen(t *testing.T) {
 		os.Remove(r.path("new"))
 	}
 }
+
+// TestRenameUploadedWhileReadOpen: a file uploaded while a reader still
+// holds it open is still staged; a rename then must move the object, not
+// only the staged copy.
+func TestRenameUploadedWhileReadOpen(t *testing.T) {
+	r := newRig(t, "", "-o", "write_back_delay=1h")
+	data := randBytes(3<<20, 4)
+	if err := os.WriteFile(r.path("a"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := os.Open(r.path("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sync(t)
+	if err := os.Rename(r.path("a"), r.path("b")); err != nil {
+		t.Fatal(err)
+	}
+	rd.Close()
+	r.sync(t)
+	got, _ := r.objects(t)
+	if len(got) != 1 || got["b"] != sumOf(data) {
+		t.Fatalf("bucket holds %+v, want only b = %+v", got, sumOf(data))
+	}
+}

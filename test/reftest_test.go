@@ -101,9 +101,6 @@ type refFile struct {
 	// flushes: the content at each FUSE flush the daemon saw since the
 	// last close/fsync without the file being closed (see Kill).
 	flushes [][]byte
-	// dirty: closed since the last sync, so its upload may be in flight
-	// (see Unlink).
-	dirty bool
 }
 
 // refModel is the reference: paths (slash-separated, relative to the mount
@@ -452,7 +449,7 @@ func (sm *refMachine) CreateWriteClose(t *rapid.T) {
 	if old := sm.model.files[p]; old != nil {
 		perm = old.perm // O_CREAT does not change an existing file's mode
 	}
-	sm.model.files[p] = &refFile{data: data, perm: perm, durable: data, dirty: true}
+	sm.model.files[p] = &refFile{data: data, perm: perm, durable: data}
 }
 
 // Open opens a file for writing (O_RDWR|O_CREAT, no truncation): a new
@@ -520,7 +517,7 @@ func (sm *refMachine) Fsync(t *rapid.T) {
 		sm.fail(t, "fsync %q: %v", h.path, err)
 	}
 	mf := sm.model.files[h.path]
-	mf.durable, mf.flushes, mf.dirty = slices.Clone(mf.data), nil, true
+	mf.durable, mf.flushes = slices.Clone(mf.data), nil
 }
 
 // Close closes an open file.
@@ -532,7 +529,7 @@ func (sm *refMachine) Close(t *rapid.T) {
 		sm.fail(t, "close %q: %v", h.path, err)
 	}
 	mf := sm.model.files[h.path]
-	mf.durable, mf.flushes, mf.dirty = slices.Clone(mf.data), nil, true
+	mf.durable, mf.flushes = slices.Clone(mf.data), nil
 }
 
 // Append opens an existing file with O_APPEND, writes and closes.
@@ -553,7 +550,7 @@ func (sm *refMachine) Append(t *rapid.T) {
 	}
 	mf := sm.model.files[p]
 	mf.data = append(slices.Clone(mf.data), data...)
-	mf.durable, mf.dirty = mf.data, true
+	mf.durable = mf.data
 }
 
 // RenameFile renames a closed file, possibly over an existing closed file.
@@ -562,15 +559,6 @@ func (sm *refMachine) RenameFile(t *rapid.T) {
 	to := sm.drawFileTarget(t, "to")
 	if to == from {
 		t.Skip("same name")
-	}
-	if sm.model.files[from].dirty || sm.model.files[to] != nil && sm.model.files[to].dirty {
-		// Not understood yet (known-rename-during-resumed-upload.fail, a
-		// timing-dependent failure): a renamed file's old name stayed
-		// visible after a rename during an upload resumed after kill -9.
-		// Until it is, let uploads finish first so that this test stays
-		// reliable.
-		sm.log(t, "adaptfs sync (before renaming a file whose upload may be in flight)")
-		sm.sync(t)
 	}
 	sm.log(t, "rename file %q -> %q (target exists: %v)", from, to, sm.model.files[to] != nil)
 	if err := os.Rename(sm.p(from), sm.p(to)); err != nil {
@@ -769,9 +757,6 @@ func (sm *refMachine) sync(t *rapid.T) {
 	if err := sm.mnt.Sync(ctx); err != nil {
 		sm.fail(t, "adaptfs sync: %v", err)
 	}
-	for _, mf := range sm.model.files {
-		mf.dirty = false
-	}
 }
 
 // Remount closes every open file, unmounts (which waits for the uploads)
@@ -792,9 +777,6 @@ func (sm *refMachine) Remount(t *rapid.T) {
 		sm.fail(t, "unmount: %v", err)
 	}
 	sm.mnt = nil
-	for _, mf := range sm.model.files {
-		mf.dirty = false
-	}
 	sm.mount(t)
 }
 
@@ -829,9 +811,6 @@ func (sm *refMachine) Kill(t *rapid.T) {
 		mf.flushes = nil
 	}
 	sm.open = nil
-	for _, mf := range sm.model.files {
-		mf.dirty = true // recovery resumes uploads
-	}
 	sm.mount(t)
 	for _, p := range sortedKeys(ambiguous) {
 		got, err := os.ReadFile(sm.p(p))
@@ -843,7 +822,7 @@ func (sm *refMachine) Kill(t *rapid.T) {
 				t.Logf("  %q came back as at its flush #%d of %d (the last is its content at the kill)", p, i+1, len(ambiguous[p]))
 				mf := sm.model.files[p]
 				if mf == nil {
-					mf = &refFile{perm: 0o644, dirty: true}
+					mf = &refFile{perm: 0o644}
 					sm.model.files[p] = mf
 				}
 				mf.data, mf.durable = c, c
