@@ -45,22 +45,25 @@ type File struct {
 	area *Area
 	id   string
 
-	mu       sync.Mutex
-	key      string
-	data     *os.File
-	size     int64
-	contig   int64    // [0, contig) is all written: parts may be cut from it while open
-	islands  []extent // written ranges beyond contig (out-of-order writeback), sorted, disjoint
-	meta     s3backend.ObjectMeta
-	writers  int
-	handles  int
-	flushed  time.Time // last close (flush) since the last write; zero if none
-	state    State
-	err      error
-	dropped  bool
-	noStream bool     // a write landed behind the stream: upload whole after close
-	stream   *stream  // multipart upload fed while the file is written
-	pbuf     *partBuf // RAM copy of the part being filled, if memory allowed
+	mu      sync.Mutex
+	key     string
+	data    *os.File
+	size    int64
+	contig  int64    // [0, contig) is all written: parts may be cut from it while open
+	islands []extent // written ranges beyond contig (out-of-order writeback), sorted, disjoint
+	meta    s3backend.ObjectMeta
+	writers int
+	handles int
+	flushed time.Time // last close (flush) since the last write; zero if none
+	// closedOnDisk: the last manifest written says closed. reopened: the
+	// content changed in place since (manifest.Reopened).
+	closedOnDisk, reopened bool
+	state                  State
+	err                    error
+	dropped                bool
+	noStream               bool     // a write landed behind the stream: upload whole after close
+	stream                 *stream  // multipart upload fed while the file is written
+	pbuf                   *partBuf // RAM copy of the part being filled, if memory allowed
 	// cut parts whose bytes are not yet in the staging file (persist.go)
 	unpersisted []*partBuf
 	persisting  sync.WaitGroup // O_DIRECT writes under way
@@ -168,7 +171,7 @@ func (f *File) Flush() error {
 	if f.dropped || f.state != Writing {
 		return nil
 	}
-	f.flushed = time.Now()
+	f.flushed, f.reopened = time.Now(), false
 	if f.area.cfg.StagingSync == "close" {
 		if err := f.data.Sync(); err != nil {
 			return fmt.Errorf("sync staging file of %s: %w", f.key, err)
@@ -200,6 +203,9 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	defer f.mu.Unlock()
 	if f.dropped {
 		return 0, fmt.Errorf("write %s: %w", f.key, os.ErrNotExist)
+	}
+	if err := f._changeClosed(); err != nil {
+		return 0, err
 	}
 	if f.stream != nil && off < f.stream.rawSealed() {
 		f._abandonStream()
@@ -354,6 +360,9 @@ func (f *File) _truncate(size int64) error {
 	if size < 0 || size > MaxObjectSize {
 		return fmt.Errorf("truncate %s to %d: %w", f.key, size, syscall.EFBIG)
 	}
+	if err := f._changeClosed(); err != nil {
+		return err
+	}
 	if err := f._persistAll(); err != nil {
 		return err
 	}
@@ -414,6 +423,7 @@ func (f *File) Sync(ctx context.Context) error {
 			f.mu.Unlock()
 			return err
 		}
+		f.reopened = false // the manifest's size is the content's again
 		if err := f._writeManifest(stateClosed); err != nil {
 			f.mu.Unlock()
 			return err
@@ -444,6 +454,19 @@ func (f *File) kick(retryFailed bool) {
 	if j != nil {
 		j.start()
 	}
+}
+
+// _changeClosed is called before the content changes. If the manifest on
+// disk says closed (after a close, an fsync, or the flush of a descriptor
+// copy closed by fork+exec), the change is made in place in the data file
+// it points at, so the manifest must say that its size no longer holds
+// (manifest.Reopened).
+func (f *File) _changeClosed() error {
+	if !f.closedOnDisk || f.reopened {
+		return nil
+	}
+	f.reopened = true
+	return f._writeManifest(stateClosed)
 }
 
 // retarget changes the key (rename). An upload whose object may already
@@ -527,7 +550,9 @@ func (f *File) _writeManifest(state string) error {
 	m := manifest{
 		Key: f.key, State: state, Size: f.size,
 		Mtime: f.meta.Mtime, Mode: f.meta.Mode, UID: f.meta.UID, GID: f.meta.GID,
+		Reopened: f.reopened,
 	}
+	f.closedOnDisk = state == stateClosed
 	if f.stream != nil {
 		m.UploadID, m.UploadKey = f.stream.uploadID, f.stream.key
 	}

@@ -33,7 +33,11 @@ type manifest struct {
 	GID       uint32    `json:"gid"`                  // group
 	UploadID  string    `json:"upload_id,omitempty"`  // multipart upload in progress, if any
 	UploadKey string    `json:"upload_key,omitempty"` // the key that upload targets (differs after a rename)
-	Written   time.Time `json:"written"`              // when this manifest was written
+	// Reopened: closed, then opened for writing again. The data file is
+	// updated in place, so Size may be stale; recovery takes the data file
+	// whole, as it was at the crash.
+	Reopened bool      `json:"reopened,omitempty"`
+	Written  time.Time `json:"written"` // when this manifest was written
 }
 
 func (m manifest) meta() s3backend.ObjectMeta {

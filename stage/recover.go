@@ -146,6 +146,9 @@ func (a *Area) resume(id string, m manifest) error {
 		data.Close()
 		return fmt.Errorf("stat staged data: %w", err)
 	}
+	if m.Reopened {
+		m.Size = st.Size() // as it was at the crash (see manifest.Reopened)
+	}
 	if st.Size() < m.Size {
 		data.Close()
 		return fmt.Errorf("staged data has %d bytes, manifest says %d", st.Size(), m.Size)

@@ -306,7 +306,7 @@ func (f *File) _createUpload(s *stream) {
 }
 
 func (f *File) manifestState() string {
-	if f.state == Writing && f.flushed.IsZero() {
+	if f.state == Writing && f.flushed.IsZero() && !f.reopened {
 		return stateWriting
 	}
 	return stateClosed

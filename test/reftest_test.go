@@ -178,6 +178,14 @@ type refMachine struct {
 	open    []*refHandle
 	step    int
 	actions []string
+
+	// For the Go replay of a failure: the draws of the setup, of every step
+	// done, and of the step under way; replay holds a script's draws.
+	setup     []refDraw
+	steps     []refStep
+	cur       *refStep
+	replay    []refDraw
+	replaying bool
 }
 
 var refCase atomic.Int64
@@ -221,7 +229,7 @@ func TestReference(t *testing.T) {
 	}
 
 	srv := harness.StartServerTB(t)
-	prop := func(rt *rapid.T) { runReference(rt, srv, t.TempDir()) }
+	prop := func(rt *rapid.T) { runReference(rt, srv, t.TempDir(), nil) }
 
 	if seconds <= 0 {
 		t.Logf("reference test: %d sequences, seed %d (replay: ADAPTFS_REFTEST_SEED=%d)", checks, seed, seed)
@@ -259,7 +267,7 @@ func mustSet(t *testing.T, name, value string) {
 
 // runReference is one rapid test case: a fresh bucket and mount, then a
 // random sequence of actions.
-func runReference(t *rapid.T, srv *harness.Server, tmp string) {
+func runReference(t *rapid.T, srv *harness.Server, tmp string, script *refScript) {
 	n := refCase.Add(1)
 	dir, err := os.MkdirTemp(tmp, "case-")
 	if err != nil {
@@ -270,18 +278,24 @@ func runReference(t *rapid.T, srv *harness.Server, tmp string) {
 	// the write-back delay at its default, 0 or 1 h (nothing uploads before
 	// sync, fsync or unmount: kill -9 then finds everything staged); the
 	// kernel's writeback cache on (the default) or off.
-	ttl := rapid.SampledFrom([]string{"0s", "1s"}).Draw(t, "cache_ttl")
-	wbd := rapid.SampledFrom([]string{"500ms", "0s", "1h"}).Draw(t, "write_back_delay")
-	wbc := rapid.Bool().Draw(t, "writeback_cache")
 	sm := &refMachine{
-		srv:       srv,
-		bucket:    fmt.Sprintf("ref-%d", n),
-		mntDir:    filepath.Join(dir, "mnt"),
-		staging:   filepath.Join(dir, "staging"),
-		extra:     []string{"-o", fmt.Sprintf("dir_cache_ttl=%s,attr_cache_ttl=%s,write_back_delay=%s,writeback_cache=%v", ttl, ttl, wbd, wbc)},
-		writeback: wbc,
-		model:     refModel{files: map[string]*refFile{}, dirs: map[string]bool{"": true}},
+		srv:     srv,
+		bucket:  fmt.Sprintf("ref-%d", n),
+		mntDir:  filepath.Join(dir, "mnt"),
+		staging: filepath.Join(dir, "staging"),
+		model:   refModel{files: map[string]*refFile{}, dirs: map[string]bool{"": true}},
+		cur:     &refStep{},
 	}
+	if script != nil {
+		sm.replay = script.Setup
+		sm.steps = make([]refStep, 0, len(script.Steps))
+	}
+	ttl := draw(sm, t, rapid.SampledFrom([]string{"0s", "1s"}), "cache_ttl")
+	wbd := draw(sm, t, rapid.SampledFrom([]string{"500ms", "0s", "1h"}), "write_back_delay")
+	wbc := draw(sm, t, rapid.Bool(), "writeback_cache")
+	sm.extra = []string{"-o", fmt.Sprintf("dir_cache_ttl=%s,attr_cache_ttl=%s,write_back_delay=%s,writeback_cache=%v", ttl, ttl, wbd, wbc)}
+	sm.writeback = wbc
+	sm.setup, sm.cur = sm.cur.Draws, nil
 	if ttl != "0s" {
 		sm.ttlWait = 1500 * time.Millisecond
 	}
@@ -301,7 +315,22 @@ func runReference(t *rapid.T, srv *harness.Server, tmp string) {
 		os.RemoveAll(dir)
 	})
 	sm.mount(t)
-	t.Repeat(rapid.StateMachineActions(sm))
+	if script != nil {
+		sm.replaySteps(t, script.Steps)
+		return
+	}
+	actions := rapid.StateMachineActions(sm)
+	for name, act := range actions {
+		if name == "" {
+			continue // Check
+		}
+		actions[name] = func(t *rapid.T) {
+			sm.cur = &refStep{Action: name}
+			act(t) // a skip ends here, and the step is not recorded
+			sm.steps, sm.cur = append(sm.steps, *sm.cur), nil
+		}
+	}
+	t.Repeat(actions)
 }
 
 func (sm *refMachine) mount(t *rapid.T) {
@@ -330,7 +359,8 @@ func (sm *refMachine) log(t *rapid.T, format string, args ...any) {
 
 func (sm *refMachine) fail(t *rapid.T, format string, args ...any) {
 	t.Helper()
-	t.Fatalf("%s\nactions so far:\n  %s\n%s", fmt.Sprintf(format, args...), strings.Join(sm.actions, "\n  "), sm.mnt.LogTail(25))
+	t.Fatalf("%s\nactions so far:\n  %s\n%s\nas a Go test case (add it to refCases in reftest_cases_test.go):\n%s",
+		fmt.Sprintf(format, args...), strings.Join(sm.actions, "\n  "), sm.mnt.LogTail(25), sm.goCase())
 }
 
 func (sm *refMachine) isOpen(p string) bool {
@@ -361,7 +391,7 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func (sm *refMachine) drawDir(t *rapid.T, label string) string {
-	return rapid.SampledFrom(sortedKeys(sm.model.dirs)).Draw(t, label)
+	return draw(sm, t, rapid.SampledFrom(sortedKeys(sm.model.dirs)), label)
 }
 
 // drawFile returns an existing file not open for writing; skips if none.
@@ -375,14 +405,14 @@ func (sm *refMachine) drawClosedFile(t *rapid.T, label string) string {
 	if len(cands) == 0 {
 		t.Skip("no closed file")
 	}
-	return rapid.SampledFrom(cands).Draw(t, label)
+	return draw(sm, t, rapid.SampledFrom(cands), label)
 }
 
 // drawFileTarget returns a path for a file in an existing directory that is
 // neither a directory nor open (it may be an existing file).
 func (sm *refMachine) drawFileTarget(t *rapid.T, label string) string {
 	dir := sm.drawDir(t, label+"_dir")
-	name := rapid.SampledFrom(refFileNames).Draw(t, label+"_name")
+	name := draw(sm, t, rapid.SampledFrom(refFileNames), label+"_name")
 	p := join(dir, name)
 	if sm.model.isDir(p) || sm.isOpen(p) {
 		t.Skip("target is a directory or open")
@@ -409,21 +439,21 @@ func (c content) bytes() []byte {
 
 // drawContent: mostly 0–200 KiB, sometimes up to ~12 MiB so that files
 // stream as multipart uploads (parts are at least 5 MiB).
-func drawContent(t *rapid.T, label string, small int) content {
+func (sm *refMachine) drawContent(t *rapid.T, label string, small int) content {
 	var size int
-	if rapid.IntRange(0, 14).Draw(t, label+"_big") == 0 {
-		size = rapid.IntRange(5<<20, 12<<20).Draw(t, label+"_size")
+	if draw(sm, t, rapid.IntRange(0, 14), label+"_big") == 0 {
+		size = draw(sm, t, rapid.IntRange(5<<20, 12<<20), label+"_size")
 	} else {
-		size = rapid.IntRange(0, small).Draw(t, label+"_size")
+		size = draw(sm, t, rapid.IntRange(0, small), label+"_size")
 	}
-	return content{size: size, seed: rapid.Uint64().Draw(t, label+"_seed")}
+	return content{size: size, seed: draw(sm, t, rapid.Uint64(), label+"_seed")}
 }
 
 func (sm *refMachine) drawHandle(t *rapid.T) *refHandle {
 	if len(sm.open) == 0 {
 		t.Skip("nothing open")
 	}
-	return sm.open[rapid.IntRange(0, len(sm.open)-1).Draw(t, "handle")]
+	return sm.open[draw(sm, t, rapid.IntRange(0, len(sm.open)-1), "handle")]
 }
 
 // --- actions on the file system --------------------------------------------
@@ -432,8 +462,8 @@ func (sm *refMachine) drawHandle(t *rapid.T) *refHandle {
 // closes it in one step.
 func (sm *refMachine) CreateWriteClose(t *rapid.T) {
 	p := sm.drawFileTarget(t, "path")
-	c := drawContent(t, "data", 200<<10)
-	perm := rapid.SampledFrom([]os.FileMode{0o644, 0o600}).Draw(t, "perm")
+	c := sm.drawContent(t, "data", 200<<10)
+	perm := draw(sm, t, rapid.SampledFrom([]os.FileMode{0o644, 0o600}), "perm")
 	sm.log(t, "create+write+close %q size=%d seed=%d perm=%o", p, c.size, c.seed, perm)
 	data := c.bytes()
 	f, err := os.OpenFile(sm.p(p), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
@@ -474,11 +504,11 @@ func (sm *refMachine) Open(t *rapid.T) {
 func (sm *refMachine) WriteAt(t *rapid.T) {
 	h := sm.drawHandle(t)
 	mf := sm.model.files[h.path]
-	off := rapid.IntRange(0, len(mf.data)+64<<10).Draw(t, "off")
-	if rapid.Bool().Draw(t, "at_end") {
+	off := draw(sm, t, rapid.IntRange(0, len(mf.data)+64<<10), "off")
+	if draw(sm, t, rapid.Bool(), "at_end") {
 		off = len(mf.data)
 	}
-	c := drawContent(t, "data", 64<<10)
+	c := sm.drawContent(t, "data", 64<<10)
 	sm.log(t, "write %q at %d size=%d seed=%d", h.path, off, c.size, c.seed)
 	data := c.bytes()
 	if _, err := h.f.WriteAt(data, int64(off)); err != nil {
@@ -497,7 +527,7 @@ func (sm *refMachine) WriteAt(t *rapid.T) {
 func (sm *refMachine) Truncate(t *rapid.T) {
 	h := sm.drawHandle(t)
 	mf := sm.model.files[h.path]
-	size := rapid.IntRange(0, len(mf.data)+len(mf.data)/2+1000).Draw(t, "size")
+	size := draw(sm, t, rapid.IntRange(0, len(mf.data)+len(mf.data)/2+1000), "size")
 	sm.log(t, "ftruncate %q to %d", h.path, size)
 	if err := h.f.Truncate(int64(size)); err != nil {
 		sm.fail(t, "ftruncate %q: %v", h.path, err)
@@ -535,7 +565,7 @@ func (sm *refMachine) Close(t *rapid.T) {
 // Append opens an existing file with O_APPEND, writes and closes.
 func (sm *refMachine) Append(t *rapid.T) {
 	p := sm.drawClosedFile(t, "path")
-	c := drawContent(t, "data", 64<<10)
+	c := sm.drawContent(t, "data", 64<<10)
 	sm.log(t, "append to %q size=%d seed=%d", p, c.size, c.seed)
 	data := c.bytes()
 	f, err := os.OpenFile(sm.p(p), os.O_WRONLY|os.O_APPEND, 0)
@@ -580,9 +610,9 @@ func (sm *refMachine) RenameDir(t *rapid.T) {
 	if len(cands) == 0 {
 		t.Skip("no directory to rename")
 	}
-	from := rapid.SampledFrom(cands).Draw(t, "from")
+	from := draw(sm, t, rapid.SampledFrom(cands), "from")
 	parent := sm.drawDir(t, "to_parent")
-	to := join(parent, rapid.SampledFrom(refDirNames).Draw(t, "to_name"))
+	to := join(parent, draw(sm, t, rapid.SampledFrom(refDirNames), "to_name"))
 	if parent == from || under(parent, from) || sm.model.isDir(to) || sm.model.files[to] != nil {
 		t.Skip("target inside the source or existing")
 	}
@@ -630,7 +660,7 @@ func (sm *refMachine) Mkdir(t *rapid.T) {
 	if depth(parent) >= refMaxDepth {
 		t.Skip("too deep")
 	}
-	p := join(parent, rapid.SampledFrom(refDirNames).Draw(t, "name"))
+	p := join(parent, draw(sm, t, rapid.SampledFrom(refDirNames), "name"))
 	exists := sm.model.isDir(p)
 	sm.log(t, "mkdir %q (exists: %v)", p, exists)
 	err := syscall.Mkdir(sm.p(p), 0o755)
@@ -654,7 +684,7 @@ func (sm *refMachine) Rmdir(t *rapid.T) {
 			cands = append(cands, d)
 		}
 	}
-	p := rapid.SampledFrom(cands).Draw(t, "path")
+	p := draw(sm, t, rapid.SampledFrom(cands), "path")
 	empty := len(sm.model.children(p)) == 0
 	sm.log(t, "rmdir %q (empty: %v)", p, empty)
 	err := syscall.Rmdir(sm.p(p))
@@ -676,10 +706,10 @@ func (sm *refMachine) ReadRandom(t *rapid.T) {
 	if len(paths) == 0 {
 		t.Skip("no file")
 	}
-	p := rapid.SampledFrom(paths).Draw(t, "path")
+	p := draw(sm, t, rapid.SampledFrom(paths), "path")
 	data := sm.model.files[p].data
 	var f *os.File
-	if i := slices.IndexFunc(sm.open, func(h *refHandle) bool { return h.path == p }); i >= 0 && rapid.Bool().Draw(t, "via_writer") {
+	if i := slices.IndexFunc(sm.open, func(h *refHandle) bool { return h.path == p }); i >= 0 && draw(sm, t, rapid.Bool(), "via_writer") {
 		f = sm.open[i].f
 		sm.log(t, "read %q at random offsets through its writer", p)
 	} else {
@@ -690,10 +720,10 @@ func (sm *refMachine) ReadRandom(t *rapid.T) {
 		}
 		defer f.Close()
 	}
-	n := rapid.IntRange(1, 5).Draw(t, "reads")
+	n := draw(sm, t, rapid.IntRange(1, 5), "reads")
 	for range n {
-		off := rapid.IntRange(0, len(data)+10).Draw(t, "off")
-		size := rapid.IntRange(1, 300<<10).Draw(t, "len")
+		off := draw(sm, t, rapid.IntRange(0, len(data)+10), "off")
+		size := draw(sm, t, rapid.IntRange(1, 300<<10), "len")
 		buf := make([]byte, size)
 		got, err := f.ReadAt(buf, int64(off))
 		if err != nil && !errors.Is(err, io.EOF) {
@@ -792,6 +822,7 @@ func (sm *refMachine) Remount(t *rapid.T) {
 func (sm *refMachine) Kill(t *rapid.T) {
 	sm.log(t, "kill -9, mount")
 	sm.mnt.Kill()
+
 	ambiguous := map[string][][]byte{}
 	for _, h := range sm.open {
 		h.f.Close() // the mount is gone: errors are expected
@@ -839,7 +870,7 @@ func (sm *refMachine) Kill(t *rapid.T) {
 // upload of ours replaces it afterwards.
 func (sm *refMachine) S3Put(t *rapid.T) {
 	p := sm.drawFileTarget(t, "path")
-	c := drawContent(t, "data", 200<<10)
+	c := sm.drawContent(t, "data", 200<<10)
 	sm.log(t, "sync, then S3 PutObject %q size=%d seed=%d (exists: %v)", p, c.size, c.seed, sm.model.files[p] != nil)
 	sm.sync(t)
 	data := c.bytes()
