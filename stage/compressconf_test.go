@@ -1,8 +1,11 @@
 package stage
 
 import (
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/adaptfs/adaptfs/zseek"
 )
 
 func TestCompressionRules(t *testing.T) {
@@ -54,5 +57,32 @@ func TestCompressionConfigErrors(t *testing.T) {
 				t.Fatalf("Validate() = %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestCompressionMemory: the reserve covers the encoder states of exactly
+// the levels the configuration may use.
+func TestCompressionMemory(t *testing.T) {
+	w := int64(runtime.GOMAXPROCS(0))
+	frames := w * 4 * frameSize
+	auto := zseek.EncoderMemory(zseek.Fastest, int(w)) + zseek.EncoderMemory(zseek.Default, int(w)) + zseek.EncoderMemory(zseek.Better, int(w))
+	tests := []struct {
+		mode  string
+		rules []string
+		want  int64
+	}{
+		{"off", nil, 0},
+		{"off", []string{"*.mp4=off"}, 0},
+		{"auto", nil, frames + auto},
+		{"zstd-fast", nil, frames + zseek.EncoderMemory(zseek.Fastest, int(w))},
+		{"off", []string{"logs/=zstd-max"}, frames + zseek.EncoderMemory(zseek.Best, int(w))},
+		{"auto", []string{"logs/=zstd-max", "x/=zstd"}, frames + auto + zseek.EncoderMemory(zseek.Best, int(w))},
+	}
+	for _, tt := range tests {
+		c := DefaultConfig()
+		c.Compression, c.CompressionRules = tt.mode, tt.rules
+		if got := CompressionMemory(c); got != tt.want {
+			t.Errorf("%s %v: %d MiB, want %d MiB", tt.mode, tt.rules, got>>20, tt.want>>20)
+		}
 	}
 }

@@ -72,16 +72,49 @@ func newCompressor() *compressor {
 	}
 }
 
-// CompressionMemory is the RAM compression takes besides part buffers: per
-// worker a raw frame, its compressed copy and a batch buffer, and the
-// encoder states. The caller reserves it out of max_staging_memory_mb.
-func CompressionMemory() int64 {
-	return int64(runtime.GOMAXPROCS(0)) * (4*frameSize + encoderStates)
-}
+// AutoLevels are the levels compression = "auto" chooses among. Not
+// zstd-max: its encoder state is 36 MiB, and on this kind of data it saves
+// a few percent over zstd-high at a fraction of the speed (the soak's RSS
+// went 30 MiB past its limit when auto tried it). Configured explicitly,
+// it is used.
+func AutoLevels() []zseek.Level { return []zseek.Level{zseek.Fastest, zseek.Default, zseek.Better} }
 
-// encoderStates is what one worker's encoder states of the level in use and
-// of a sampled neighbour hold (measured: 25 MiB for three levels × two).
-const encoderStates = 12 << 20
+// CompressionMemory is the RAM compression may take besides part buffers
+// with this configuration: per worker a raw frame, its compressed copy and
+// a batch buffer, and the encoder states of every level it may use (an
+// encoder, once made, is kept). The caller reserves it out of
+// max_staging_memory_mb. Zero when nothing is compressed.
+func CompressionMemory(c Config) int64 {
+	workers := runtime.GOMAXPROCS(0)
+	used := map[zseek.Level]bool{}
+	add := func(mode string) {
+		switch mode {
+		case CompressOff:
+		case CompressAuto:
+			for _, l := range AutoLevels() {
+				used[l] = true
+			}
+		default:
+			if l, err := zseek.ParseLevel(mode); err == nil {
+				used[l] = true
+			}
+		}
+	}
+	add(c.Compression)
+	for _, s := range c.CompressionRules {
+		if r, err := parseCompressionRule(s); err == nil {
+			add(r.mode)
+		}
+	}
+	if len(used) == 0 {
+		return 0
+	}
+	mem := int64(workers) * 4 * frameSize
+	for l := range used {
+		mem += zseek.EncoderMemory(l, workers)
+	}
+	return mem
+}
 
 // Workers is how many frames are compressed at once.
 func (c *compressor) workers() int { return cap(c.slots) }

@@ -57,9 +57,9 @@ func (e *Encoder) encoder(lvl Level) *zstd.Encoder {
 	}
 	z, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(lvl.zstd()),
-		// e.conc encoder states per level: concurrent calls beyond it
-		// take turns (the best level's state is tens of MiB).
-		zstd.WithEncoderConcurrency(e.conc),
+		// e.conc encoder states per level, one for Best: concurrent calls
+		// beyond it take turns (see EncoderMemory).
+		zstd.WithEncoderConcurrency(statesOf(lvl, e.conc)),
 		zstd.WithEncoderCRC(true),
 		// An empty input still yields a frame, so every table entry is a
 		// real frame.
@@ -76,6 +76,27 @@ func (e *Encoder) encoder(lvl Level) *zstd.Encoder {
 	}
 	e.encs[lvl] = z
 	return z
+}
+
+// stateMemory is what one encoder state of each level holds with our
+// options (2 MiB window, lower-memory mode), measured after encoding a
+// 2 MiB frame. Best's hash tables alone are 32 MiB.
+var stateMemory = [numLevels]int64{None: 0, Fastest: 5 << 19, Default: 7 << 19, Better: 13 << 19, Best: 37 << 20}
+
+// statesOf is how many encoder states a level gets for conc concurrent
+// calls: Best one, since two would take 72 MiB for a level too slow to be
+// worth running on every core.
+func statesOf(lvl Level, conc int) int {
+	if lvl == Best {
+		return 1
+	}
+	return max(1, conc)
+}
+
+// EncoderMemory is the most the encoder states of lvl take in an Encoder
+// made for conc concurrent calls.
+func EncoderMemory(lvl Level, conc int) int64 {
+	return int64(statesOf(lvl, conc)) * stateMemory[lvl]
 }
 
 // EncodeFrame appends to dst one independent zstd frame holding src,

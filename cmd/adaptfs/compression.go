@@ -15,16 +15,17 @@ import (
 // link is the bottleneck.
 func newLevelChooser(cfg config.Config, prof *adapt.Profile) *adapt.LevelChooser {
 	names := []string{zseek.None.String()}
-	for _, l := range zseek.Levels() {
+	auto := stage.AutoLevels()
+	for _, l := range auto {
 		names = append(names, l.String())
 	}
 	start := zseek.Fastest
 	if prof != nil && prof.CompressionLevel != "" {
 		// Not below zstd-fast: at none nothing is compressed, no curve
 		// is ever measured, and a mount over a slower link would stay
-		// there for good.
+		// there for good. Not above what auto chooses among.
 		if l, err := zseek.ParseLevel(prof.CompressionLevel); err == nil && l > start {
-			start = l
+			start = min(l, auto[len(auto)-1])
 		}
 	}
 	return adapt.NewLevelChooser(cfg.Adapt, wallClock{}, names, runtime.GOMAXPROCS(0), int(start), cfg.Adaptive)

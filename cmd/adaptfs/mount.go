@@ -406,9 +406,7 @@ func serve(ctx context.Context, ma mountArgs) error {
 		return err
 	}
 	cfg.Stage.OtherMemory = fuseMaxWrite * fuseMaxBackground
-	if compressionState(cfg, levels) != nil {
-		cfg.Stage.OtherMemory += stage.CompressionMemory()
-	}
+	cfg.Stage.OtherMemory += stage.CompressionMemory(cfg.Stage)
 	area, err := stage.New(cfg.Stage, be, ctrl, log)
 	if err != nil {
 		return err
