@@ -84,9 +84,10 @@ fuzz:
 		$(GO) test $${t%%:*} -run XXX -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
 
-# The model-based test (test/reftest_test.go) for a long time. Environment:
-# ADAPTFS_REFTEST_SECONDS (default 1200), ADAPTFS_REFTEST_SEED (default random,
-# printed). ADAPTFS_REFTEST=1 runs a bounded number of sequences instead.
+# The model-based test (test/reftest_test.go) for a long time; make test runs
+# a bounded number of sequences (ADAPTFS_REFTEST_CHECKS, default 6).
+# Environment: ADAPTFS_REFTEST_SECONDS (default 1200), ADAPTFS_REFTEST_SEED
+# (default random, printed).
 ADAPTFS_REFTEST_SECONDS ?= 1200
 reftest: deps build bin/versitygw
 	ADAPTFS_REFTEST_SECONDS=$(ADAPTFS_REFTEST_SECONDS) $(GO) test ./test/ -run 'TestReference$$' -count=1 -v -timeout $$(( $(ADAPTFS_REFTEST_SECONDS) + 900 ))s
