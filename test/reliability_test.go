@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -561,4 +562,49 @@ func TestStagingFullWriteENOSPC(t *testing.T) {
 		}
 	}
 	t.Fatalf("wrote %d MiB past a 64 MiB quota without ENOSPC", written>>20)
+}
+
+// TestCrashDumpHasNoSecrets: the daemon's crash output (here the Go
+// runtime's dump of every goroutine on SIGQUIT, in the foreground as under
+// systemd, where it lands in the journal) does not contain the secret key,
+// though the key is in the daemon's environment and memory.
+func TestCrashDumpHasNoSecrets(t *testing.T) {
+	requireFuse(t)
+	srv := harness.StartServerTB(t)
+	harness.CreateBucketTB(t, srv, "dump")
+	dir := t.TempDir()
+	mnt := filepath.Join(dir, "mnt")
+	os.Mkdir(mnt, 0o755)
+	cmd := exec.CommandContext(t.Context(), shared.bin, "mount", "--foreground", "--endpoint", srv.Endpoint, "--path-style",
+		"--staging-dir", filepath.Join(dir, "staging"), "dump", mnt)
+	cmd.Env = append(cleanEnv(), srv.Env()...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); harness.LazyUnmount(mnt) })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if ok, _ := harness.IsMountPoint(mnt); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not mounted after 30 s:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := os.WriteFile(filepath.Join(mnt, "f"), []byte("x"), 0o644); err != nil { // the S3 client in use
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGQUIT)
+	cmd.Wait()
+	dump := out.String()
+	if !strings.Contains(dump, "goroutine ") {
+		t.Fatalf("no goroutine dump after SIGQUIT:\n%s", dump)
+	}
+	if strings.Contains(dump, srv.SecretKey) {
+		t.Fatal("the secret key appears in the crash dump")
+	}
+	t.Logf("crash dump: %d bytes, %d goroutines, no secret", len(dump), strings.Count(dump, "goroutine "))
 }
