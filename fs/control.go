@@ -11,13 +11,20 @@ import (
 const (
 	// XattrQueue (get) is a JSON stage.Pending snapshot.
 	XattrQueue = "user.adaptfs.queue"
-	// XattrFlush (set, any value) starts every queued upload now and
-	// retries failed ones; it returns at once.
+	// XattrFlush (set) starts every queued upload now and retries failed
+	// ones; with the value FlushQueued it only starts queued uploads. It
+	// returns at once.
 	XattrFlush = "user.adaptfs.flush"
 	// XattrController (get) is the adaptive controller's JSON snapshot:
 	// link estimates, parameters, bounds and the adaptation events.
 	XattrController = "user.adaptfs.controller"
 )
+
+// FlushQueued is the XattrFlush value that starts queued uploads only. A
+// waiting `adaptfs sync` sets it on every poll: a file whose close(2)
+// returned before the flush can reach the daemon after it (FUSE sends
+// RELEASE asynchronously), and would otherwise wait out write_back_delay.
+const FlushQueued = "queued"
 
 func (d *dirNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
 	if !d.IsRoot() {
@@ -43,6 +50,10 @@ func (d *dirNode) Setxattr(ctx context.Context, attr string, data []byte, flags 
 	if !d.IsRoot() || attr != XattrFlush {
 		return syscall.ENOTSUP
 	}
-	d.fsys.area.Retry()
+	if string(data) == FlushQueued {
+		d.fsys.area.StartQueued()
+	} else {
+		d.fsys.area.Retry()
+	}
 	return 0
 }

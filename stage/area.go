@@ -493,6 +493,14 @@ func (a *Area) Flush(ctx context.Context) error {
 	}
 }
 
+// StartQueued starts queued uploads now (skipping the write-back delay),
+// without waiting.
+func (a *Area) StartQueued() {
+	for _, f := range a.snapshotFiles() {
+		f.kick(false)
+	}
+}
+
 // Retry starts queued uploads now (skipping the write-back delay) and
 // retries failed ones, without waiting.
 func (a *Area) Retry() {

@@ -393,3 +393,32 @@ func writeBackwards(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+// TestSyncCatchesLateRelease: a file closed while `adaptfs sync` already
+// waits (as a RELEASE that reaches the daemon after the flush does: FUSE
+// sends it after close(2) returned) is uploaded before sync returns, not
+// left to wait out write_back_delay.
+func TestSyncCatchesLateRelease(t *testing.T) {
+	r := newRig(t, "", "-o", "write_back_delay=1h")
+	if err := harness.GenFile(r.path("big.bin"), 300<<20, 5); err != nil { // keeps sync busy
+		t.Fatal(err)
+	}
+	late, err := os.Create(r.path("late.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	late.WriteString("closed while sync waits")
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.mnt.Sync(ctx) }()
+	time.Sleep(300 * time.Millisecond)
+	late.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("sync with a file closed while it waited: %v", err)
+	}
+	got, _ := r.objects(t)
+	if got["late.txt"] != sumOf([]byte("closed while sync waits")) {
+		t.Fatalf("late.txt not uploaded when sync returned: %+v", got["late.txt"])
+	}
+}

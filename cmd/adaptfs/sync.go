@@ -147,6 +147,8 @@ func waitUploads(ctx context.Context, dir string, quiet bool) error {
 			return fmt.Errorf("sync %s: %d file(s), %d bytes still pending: %w", dir, p.Files, p.Bytes, ctx.Err())
 		case <-tick.C:
 		}
+		// Files closed just before the flush may be released after it.
+		_ = unix.Setxattr(dir, fs.XattrFlush, []byte(fs.FlushQueued), 0)
 		if p, err = queue(dir); err != nil {
 			return err
 		}
