@@ -275,6 +275,10 @@ func (f *File) _addIsland(off, end int64) {
 // buffer took all of p, so that p need not go to the staging file now.
 func (f *File) _feedBuffer(p []byte, off int64) bool {
 	if f.noStream {
+		// Writes go around the buffer now, so it would go stale; a later
+		// upload that streams again would cut a part from it (seen: a
+		// file appended to after close lost 20 bytes at the old end).
+		f._dropBuffer()
 		return false
 	}
 	var sealed int64

@@ -208,3 +208,37 @@ func checkUploaded(t *testing.T, a *Area, be *memBackend, key string, want []byt
 		t.Fatalf("object differs from the content (%d vs %d bytes)", len(got), len(want))
 	}
 }
+
+// TestAppendAfterClose: a file closed with its bytes still in a part
+// buffer, then reopened and appended to (the appends go straight to the
+// staging file), uploads whole and right. The stale buffer used to become
+// the first part, cut at the even tail split just past the old end, and
+// the object lost the 20 bytes between (found by TestReference).
+func TestAppendAfterClose(t *testing.T) {
+	be := newMemBackend()
+	a := newTestArea(t, be, adapt.Fixed{P: adapt.Params{PartSize: 8 * MiB, Concurrency: 4}}, 256)
+	first, more := make([]byte, 5*MiB+23), make([]byte, 5*MiB+63)
+	rand.NewChaCha8([32]byte{1}).Read(first)
+	rand.NewChaCha8([32]byte{2}).Read(more)
+	f, _ := a.Create("a", s3backend.ObjectMeta{})
+	writeChunks := func(p []byte, base int) {
+		// As the kernel sends them: up to the page boundary, then 1 MiB.
+		n := min(len(p), 4096-base%4096)
+		f.WriteAt(p[:n], int64(base))
+		for off := n; off < len(p); off += MiB {
+			if _, err := f.WriteAt(p[off:min(len(p), off+MiB)], int64(base+off)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	writeChunks(first, 0)
+	f.Flush()
+	f.Release(true)
+	if err := f.Open(true, false); err != nil {
+		t.Fatal(err)
+	}
+	writeChunks(more, len(first))
+	f.Flush()
+	f.Release(true)
+	checkUploaded(t, a, be, "a", append(first, more...))
+}

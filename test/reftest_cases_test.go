@@ -142,6 +142,14 @@ var refCases = []refScript{
 	// After an fsync the manifest said closed; a truncate and writes that
 	// followed changed the data file in place, and kill -9 brought back the
 	// old size over the new bytes, a content the file never had.
+	// A file closed with its bytes in a part buffer, then appended to,
+	// lost 20 bytes at its old end (stage.TestAppendAfterClose).
+	{Name: "append-after-close", Setup: []refDraw{{"cache_ttl", "1s"}, {"write_back_delay", "500ms"}, {"writeback_cache", true}}, Steps: []refStep{
+		{"Mkdir", []refDraw{{"parent", ""}, {"name", "da"}}},
+		{"CreateWriteClose", []refDraw{{"path_dir", "da"}, {"path_name", "a"}, {"data_big", 0}, {"data_size", 5242903}, {"data_seed", uint64(0xf1f)}, {"perm", os.FileMode(0o600)}}},
+		{"Append", []refDraw{{"path", "da/a"}, {"data_big", 0}, {"data_size", 5242943}, {"data_seed", uint64(0x3c)}}},
+		{"Sync", []refDraw{}},
+	}},
 	{Name: "fsync-truncate-write-kill", Setup: []refDraw{{"cache_ttl", "1s"}, {"write_back_delay", "0s"}, {"writeback_cache", true}}, Steps: []refStep{
 		{"CreateWriteClose", []refDraw{{"path_dir", ""}, {"path_name", "Log"}, {"data_big", 13}, {"data_size", 11303}, {"data_seed", uint64(0x37d)}, {"perm", os.FileMode(0o600)}}},
 		{"Sync", []refDraw{}},
