@@ -89,7 +89,11 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	if sf := f.area.Get(key); sf != nil {
 		st := sf.Stat()
 		f.fillFile(&out.Attr, st.Size, st.Meta, f.started)
-		return d.child(ctx, name, false), 0
+		ch := d.child(ctx, name, false)
+		if fn, ok := ch.Operations().(*fileNode); ok {
+			fn.forgetVersion() // our own upload must not look like a change behind our back
+		}
+		return ch, 0
 	}
 	if f.area.HasPrefix(key + "/") {
 		f.fillDir(&out.Attr)
@@ -126,7 +130,7 @@ func (d *dirNode) objectChild(ctx context.Context, name, etag string) *gofs.Inod
 			return ch
 		}
 	}
-	fn := &fileNode{fsys: d.fsys, etag: etag}
+	fn := &fileNode{fsys: d.fsys, etag: strings.Trim(etag, `"`)}
 	return d.NewInode(ctx, fn, gofs.StableAttr{Mode: syscall.S_IFREG})
 }
 

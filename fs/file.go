@@ -31,9 +31,18 @@ type fileNode struct {
 	etag string
 }
 
+// forgetVersion is called while the file is staged: the object our upload
+// makes is this inode's content, whatever its ETag.
+func (n *fileNode) forgetVersion() {
+	n.mu.Lock()
+	n.etag = ""
+	n.mu.Unlock()
+}
+
 // sameVersion reports whether the inode may go on showing the object with
 // etag; an unknown version on either side is adopted, not a change.
 func (n *fileNode) sameVersion(etag string) bool {
+	etag = strings.Trim(etag, `"`)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.etag == "" || etag == "" {
@@ -268,6 +277,9 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	trunc := flags&syscall.O_TRUNC != 0
 	if write && f.cfg.ReadOnly {
 		return nil, 0, syscall.EROFS
+	}
+	if write {
+		n.forgetVersion() // what we upload next is this inode's content
 	}
 	if sf := f.area.Get(key); sf != nil {
 		if err := sf.Open(write, trunc && write); err == nil {

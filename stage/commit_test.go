@@ -85,6 +85,26 @@ func TestCommitInFlight(t *testing.T) {
 			}
 			return nil
 		}},
+		{"rewrite twice", func(t *testing.T, a *Area, be *lateBackend, f *File) []byte {
+			// The second rewrite cancels the first one's job, which was
+			// waiting for the first Put: the third must wait for it too.
+			var last []byte
+			for _, v := range []string{"second version", "third"} {
+				if err := f.Open(true, true); err != nil {
+					t.Fatal(err)
+				}
+				last = []byte(v)
+				if _, err := f.WriteAt(last, 0); err != nil {
+					t.Fatal(err)
+				}
+				f.Flush()
+				f.Release(true)
+			}
+			if err := a.Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			return last
+		}},
 		{"rewrite", func(t *testing.T, a *Area, be *lateBackend, f *File) []byte {
 			if err := f.Open(true, true); err != nil {
 				t.Fatal(err)

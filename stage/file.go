@@ -72,7 +72,7 @@ type File struct {
 	zplan       int         // compression decision for the content (zUndecided, zPlain, zCompress)
 	zpolicy     LevelSource // its level policy when compressed
 	job         *job        // scheduled or running upload
-	lastJob     *job        // the latest job scheduled, even if cancelled since
+	lastJob     *job        // the latest job scheduled; job.prev links the older ones that may still commit
 	uploaded    int64       // bytes of the current upload confirmed by S3
 	// upMeta and upSize describe the object the last upload wrote (its
 	// encoding and stored size), for the observer.
@@ -125,6 +125,13 @@ func (f *File) Open(write, trunc bool) error {
 	}
 	f.writers++
 	f._cancelUpload()
+	if f.state == Uploaded {
+		if err := f._changeClosed(); err != nil {
+			f.writers--
+			f.handles--
+			return err
+		}
+	}
 	f.state, f.err = Writing, nil
 	if trunc {
 		return f._truncate(0)
@@ -460,17 +467,29 @@ func (f *File) kick(retryFailed bool) {
 	}
 }
 
-// _changeClosed is called before the content changes. If the manifest on
+// _changeClosed is called before the content may change (a write, a
+// truncate, an open for writing of an uploaded file). If the manifest on
 // disk says closed (after a close, an fsync, or the flush of a descriptor
 // copy closed by fork+exec), the change is made in place in the data file
 // it points at, so the manifest must say that its size no longer holds
-// (manifest.Reopened).
+// (manifest.Reopened) or, if that content is in S3 already, that the file
+// is being written.
 func (f *File) _changeClosed() error {
 	if !f.closedOnDisk || f.reopened {
 		return nil
 	}
+	if f.state == Uploaded {
+		// What was closed (or fsynced) is in S3: until the next close, a
+		// crash keeps that version, not the content in flux.
+		f.flushed = time.Time{}
+		return f._writeManifest(stateWriting)
+	}
 	f.reopened = true
-	return f._writeManifest(stateClosed)
+	if err := f._writeManifest(stateClosed); err != nil {
+		f.reopened = false
+		return err
+	}
+	return nil
 }
 
 // retarget changes the key (rename). An upload whose object may already
@@ -480,28 +499,25 @@ func (f *File) retarget(key string) {
 	f.mu.Lock()
 	old := f.key
 	f.key = key
-	if f.state != Writing {
-		f._writeManifest(stateClosed)
-	} else {
-		f._writeManifest(stateWriting)
-	}
-	j := f.lastJob
+	f._writeManifest(f.manifestState())
+	commits := f._commits()
 	f.mu.Unlock()
-	f.waitCommit(j, old)
+	f.waitCommit(commits, old)
 }
 
-// waitCommit waits for job j if it sent the request that creates its
-// object (job.commit): the object may appear whatever the client does, so
-// what the caller does next (the DeleteObject of an unlink or rename, the
-// upload of a replacement) must come after the answer.
-func (f *File) waitCommit(j *job, key string) {
-	if j == nil || !j.completing.Load() {
-		return
-	}
-	select {
-	case <-j.done:
-	case <-time.After(dropWaitLimit):
-		f.area.log.Warn("an upload's last request did not answer; the object may reappear", "key", key)
+// waitCommit waits for the commit phases (job.commit) running at the
+// call: their object may appear whatever the client does, so what the
+// caller does next (the DeleteObject of an unlink or rename, the upload of
+// a replacement) must come after their answer.
+func (f *File) waitCommit(commits []<-chan struct{}, key string) {
+	limit := time.After(dropWaitLimit)
+	for _, ch := range commits {
+		select {
+		case <-ch:
+		case <-limit:
+			f.area.log.Warn("an upload's last request did not answer; the object may reappear", "key", key)
+			return
+		}
 	}
 }
 
@@ -509,14 +525,14 @@ func (f *File) waitCommit(j *job, key string) {
 func (f *File) drop() {
 	f.mu.Lock()
 	f.dropped = true
-	j := f.lastJob // a job cancelled earlier may still be committing
 	f._cancelUpload()
+	commits := f._commits() // after the cancel: see job.commit
 	if f.stream != nil {
 		f._abandonStream()
 	}
 	handles, key := f.handles, f.key
 	f.mu.Unlock()
-	f.waitCommit(j, key)
+	f.waitCommit(commits, key)
 	os.Remove(f.manifestPath())
 	if handles == 0 {
 		f.discardFiles()
@@ -556,9 +572,12 @@ func (f *File) _writeManifest(state string) error {
 		Mtime: f.meta.Mtime, Mode: f.meta.Mode, UID: f.meta.UID, GID: f.meta.GID,
 		Reopened: f.reopened,
 	}
-	f.closedOnDisk = state == stateClosed
 	if f.stream != nil {
 		m.UploadID, m.UploadKey = f.stream.uploadID, f.stream.key
 	}
-	return writeManifest(f.manifestPath(), m, f.area.cfg.StagingSync == "close")
+	if err := writeManifest(f.manifestPath(), m, f.area.cfg.StagingSync == "close"); err != nil {
+		return err
+	}
+	f.closedOnDisk = state == stateClosed
+	return nil
 }

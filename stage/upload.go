@@ -9,7 +9,6 @@ import (
 	"os"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/adaptfs/adaptfs/s3backend"
@@ -51,25 +50,84 @@ type job struct {
 	kickOnce sync.Once
 	done     chan struct{} // closed when the job ends
 	err      error         // set before done closes
-	// completing is set once the request that creates the object
-	// (CompleteMultipartUpload, or the PutObject of a small file) is sent:
-	// from then on the object may appear whatever the client does, because
-	// the server can commit a body it already has after the client gave up.
-	// A drop waits for the answer instead (an unlink must come after it).
-	completing atomic.Bool
-	// prev is the file's job before this one. Its commit, if sent, must
-	// answer before this job's: otherwise the older content can land last.
+	// A commit phase runs from the request that creates the object
+	// (CompleteMultipartUpload, or the PutObject of a small file) until
+	// the attempt that sent it has settled: the object may appear whatever
+	// the client does, because the server can commit a body it already has
+	// after the client gave up. A drop or rename waits for it instead (an
+	// unlink's DeleteObject must come after it). inCommit is non-nil during
+	// one and closed at its end.
+	cmu      sync.Mutex
+	inCommit chan struct{}
+	// prev is the file's latest job before this one that may still
+	// commit, set once. Its commit must answer before this job's:
+	// otherwise the older content can land last. The chain stays short:
+	// each new job links past the jobs that can no longer commit.
 	prev *job
 }
 
 func (j *job) start() { j.kickOnce.Do(func() { close(j.kick) }) }
 
-// commit marks the job as sending the request that creates the object. It
-// returns false if the job was cancelled first; with drop's order (cancel,
-// then look at completing) one of the two always sees the other.
+// commit starts a commit phase. It returns false if the job was cancelled
+// first: with drop's order (cancel, then commitChan) one of the two always
+// sees the other.
 func (j *job) commit() bool {
-	j.completing.Store(true)
-	return j.ctx.Err() == nil
+	j.cmu.Lock()
+	defer j.cmu.Unlock()
+	if j.ctx.Err() != nil {
+		return false
+	}
+	if j.inCommit == nil {
+		j.inCommit = make(chan struct{})
+	}
+	return true
+}
+
+// endCommit ends the commit phase, if one runs.
+func (j *job) endCommit() {
+	j.cmu.Lock()
+	defer j.cmu.Unlock()
+	if j.inCommit != nil {
+		close(j.inCommit)
+		j.inCommit = nil
+	}
+}
+
+// commitChan is closed when the running commit phase ends; nil if none runs.
+func (j *job) commitChan() <-chan struct{} {
+	j.cmu.Lock()
+	defer j.cmu.Unlock()
+	return j.inCommit
+}
+
+func (j *job) ended() bool {
+	select {
+	case <-j.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// _mayCommit is the file's latest job that may still create its object:
+// jobs that ended, or were cancelled outside a commit phase, never will.
+func (f *File) _mayCommit() *job {
+	j := f.lastJob
+	for j != nil && (j.ended() || j.ctx.Err() != nil && j.commitChan() == nil) {
+		j = j.prev
+	}
+	return j
+}
+
+// _commits are the commit phases running in the file's jobs.
+func (f *File) _commits() []<-chan struct{} {
+	var out []<-chan struct{}
+	for j := f.lastJob; j != nil; j = j.prev {
+		if ch := j.commitChan(); ch != nil {
+			out = append(out, ch)
+		}
+	}
+	return out
 }
 
 // _schedule queues an upload of the file as it is now.
@@ -79,7 +137,7 @@ func (f *File) _schedule() {
 	}
 	f._cancelUpload()
 	ctx, cancel := context.WithCancel(f.area.ctx)
-	j := &job{ctx: ctx, cancel: cancel, kick: make(chan struct{}), done: make(chan struct{}), prev: f.lastJob}
+	j := &job{ctx: ctx, cancel: cancel, kick: make(chan struct{}), done: make(chan struct{}), prev: f._mayCommit()}
 	f.job, f.lastJob = j, j
 	f.state, f.err = Queued, nil
 	f.area.jobs.Add(1)
@@ -399,7 +457,6 @@ func (f *File) run(j *job) {
 			j.err = j.ctx.Err()
 			return
 		}
-		j.prev = nil // the chain ends here
 	}
 	var (
 		etag string
@@ -407,6 +464,7 @@ func (f *File) run(j *job) {
 	)
 	for attempt := 1; attempt <= maxUploadAttempts; attempt++ {
 		etag, err = f.uploadOnce(j)
+		j.endCommit()
 		if err == nil || j.ctx.Err() != nil || permanent(err) {
 			break
 		}
