@@ -48,8 +48,10 @@ const (
 	maxDecreaseDiv      = 16  // one decrease divides concurrency by at most this
 	strongFactor        = 3.0 // a signal this many thresholds strong needs one interval even when conservative
 	partBand            = 0.25
-	// A TCP RTT this many times below the quickest request's, and by more
-	// than proxyRTTGap, is to a proxy, not the server (tcpEndsEarly).
+	// A TCP RTT below proxyRTTLocal (a peer on this host), this many times
+	// below the quickest request's and by more than proxyRTTGap is to a
+	// proxy, not the server (tcpEndsEarly).
+	proxyRTTLocal  = 100e-6 // seconds
 	proxyRTTFactor = 10
 	proxyRTTGap    = 0.005 // seconds
 	maxEvalWait    = time.Minute
