@@ -89,11 +89,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	if sf := f.area.Get(key); sf != nil {
 		st := sf.Stat()
 		f.fillFile(&out.Attr, st.Size, st.Meta, f.started)
-		ch := d.child(ctx, name, false)
-		if fn, ok := ch.Operations().(*fileNode); ok {
-			fn.forgetVersion() // our own upload must not look like a change behind our back
-		}
-		return ch, 0
+		return d.child(ctx, name, false), 0
 	}
 	if f.area.HasPrefix(key + "/") {
 		f.fillDir(&out.Attr)

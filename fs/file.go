@@ -31,11 +31,12 @@ type fileNode struct {
 	etag string
 }
 
-// forgetVersion is called while the file is staged: the object our upload
-// makes is this inode's content, whatever its ETag.
-func (n *fileNode) forgetVersion() {
+// setVersion records the ETag of the object the inode shows; "" forgets
+// it (open for writing: the object our upload makes is this inode's
+// content, whatever its ETag; Uploaded then tells which one it is).
+func (n *fileNode) setVersion(etag string) {
 	n.mu.Lock()
-	n.etag = ""
+	n.etag = strings.Trim(etag, `"`)
 	n.mu.Unlock()
 }
 
@@ -279,7 +280,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		return nil, 0, syscall.EROFS
 	}
 	if write {
-		n.forgetVersion() // what we upload next is this inode's content
+		n.setVersion("") // what we upload next is this inode's content
 	}
 	if sf := f.area.Get(key); sf != nil {
 		if err := sf.Open(write, trunc && write); err == nil {

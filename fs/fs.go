@@ -32,7 +32,8 @@ type FS struct {
 	area       *stage.Area
 	log        *slog.Logger
 	dirs       *dirCache
-	keyPrefix  string // the bucket prefix, only for the key-length limit
+	root       *dirNode // the tree's root, once mounted
+	keyPrefix  string   // the bucket prefix, only for the key-length limit
 	uid, gid   uint32
 	umask      uint32
 	started    time.Time
@@ -76,7 +77,27 @@ func New(cfg Config, be s3backend.Backend, area *stage.Area, keyPrefix string, l
 }
 
 // Root returns the root node for gofs.Mount.
-func (f *FS) Root() gofs.InodeEmbedder { return &dirNode{fsys: f} }
+func (f *FS) Root() gofs.InodeEmbedder {
+	if f.root == nil {
+		f.root = &dirNode{fsys: f}
+	}
+	return f.root
+}
+
+// fileAt is the inode the kernel knows for key, if any.
+func (f *FS) fileAt(key string) *fileNode {
+	if f.root == nil {
+		return nil
+	}
+	n := f.root.EmbeddedInode()
+	for _, seg := range strings.Split(key, "/") {
+		if n = n.GetChild(seg); n == nil {
+			return nil
+		}
+	}
+	fn, _ := n.Operations().(*fileNode)
+	return fn
+}
 
 // Options returns go-fuse options with our timeouts.
 func (f *FS) Options() *gofs.Options {
@@ -89,6 +110,11 @@ func (f *FS) Options() *gofs.Options {
 // directory cache so lookups after the staged copy is gone still find it.
 func (f *FS) Uploaded(key string, info s3backend.ObjectInfo) {
 	f.dirs.putFile(key, info)
+	if fn := f.fileAt(key); fn != nil {
+		// The inode shows this version: a later lookup that finds another
+		// one knows the object was replaced behind our back.
+		fn.setVersion(info.ETag)
+	}
 }
 
 // checkKey enforces S3's key length.

@@ -144,6 +144,14 @@ var refCases = []refScript{
 	// old size over the new bytes, a content the file never had.
 	// A file closed with its bytes in a part buffer, then appended to,
 	// lost 20 bytes at its old end (stage.TestAppendAfterClose).
+	// An empty file created and closed, then replaced behind the mount's
+	// back: its inode had forgotten its version when opened for writing,
+	// adopted the replacement's and kept size 0 under the writeback cache.
+	{Name: "replaced-after-create", Setup: []refDraw{{"cache_ttl", "1s"}, {"write_back_delay", "1h"}, {"writeback_cache", true}}, Steps: []refStep{
+		{"Open", []refDraw{{"path_dir", ""}, {"path_name", "Log"}}},
+		{"Close", []refDraw{{"handle", 0}}},
+		{"S3Put", []refDraw{{"path_dir", ""}, {"path_name", "Log"}, {"data_big", 1}, {"data_size", 44}, {"data_seed", uint64(0xe)}}},
+	}},
 	{Name: "append-after-close", Setup: []refDraw{{"cache_ttl", "1s"}, {"write_back_delay", "500ms"}, {"writeback_cache", true}}, Steps: []refStep{
 		{"Mkdir", []refDraw{{"parent", ""}, {"name", "da"}}},
 		{"CreateWriteClose", []refDraw{{"path_dir", "da"}, {"path_name", "a"}, {"data_big", 0}, {"data_size", 5242903}, {"data_seed", uint64(0xf1f)}, {"perm", os.FileMode(0o600)}}},
