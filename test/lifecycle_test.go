@@ -209,12 +209,8 @@ func TestSIGTERMWaitsForUploads(t *testing.T) {
 // then exits (as from an ssh session or setsid) keeps serving, and logs to
 // its log file.
 func TestDaemonOutlivesItsShell(t *testing.T) {
-	requireFuse(t)
-	srv := harness.StartServerTB(t)
-	harness.CreateBucketTB(t, srv, "shell")
-	dir := t.TempDir()
-	mnt, staging, logFile := filepath.Join(dir, "mnt"), filepath.Join(dir, "staging"), filepath.Join(dir, "adaptfs.log")
-	os.Mkdir(mnt, 0o755)
+	srv, dir, mnt := bareMount(t, "shell")
+	staging, logFile := filepath.Join(dir, "staging"), filepath.Join(dir, "adaptfs.log")
 	script := fmt.Sprintf("%s mount --endpoint %s --path-style --staging-dir %s --log-file %s shell %s; echo mounted; exit 0",
 		shared.bin, srv.Endpoint, staging, logFile, mnt)
 	cmd := exec.CommandContext(t.Context(), "setsid", "--wait", "sh", "-c", script)
@@ -311,15 +307,24 @@ func TestUmountKeepsStaged(t *testing.T) {
 	}
 }
 
+// bareMount is a bucket on a server of its own and an empty mount point,
+// for tests that start the daemon themselves.
+func bareMount(t *testing.T, bucket string) (srv *harness.Server, dir, mnt string) {
+	requireFuse(t)
+	srv = harness.StartServerTB(t)
+	harness.CreateBucketTB(t, srv, bucket)
+	dir = t.TempDir()
+	mnt = filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return srv, dir, mnt
+}
+
 // TestNotifyReady: in the foreground (systemd Type=notify), adaptfs sends
 // READY=1 to NOTIFY_SOCKET once the mount is ready, not before.
 func TestNotifyReady(t *testing.T) {
-	requireFuse(t)
-	srv := harness.StartServerTB(t)
-	harness.CreateBucketTB(t, srv, "notify")
-	dir := t.TempDir()
-	mnt := filepath.Join(dir, "mnt")
-	os.Mkdir(mnt, 0o755)
+	srv, dir, mnt := bareMount(t, "notify")
 	sock := filepath.Join(dir, "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {

@@ -209,16 +209,7 @@ func TestFsyncWaitsForS3(t *testing.T) {
 	r := newRig(t, "", "-o", "write_back_delay=1h")
 	for _, size := range []int{10, 40 << 20} {
 		data := randBytes(size, uint64(size))
-		f, err := os.Create(r.path("f"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.Write(data); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Sync(); err != nil {
-			t.Fatalf("fsync: %v", err)
-		}
+		f := createSynced(t, r.path("f"), data)
 		got, err := objectBytes(t, r, "f")
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("after fsync of %d bytes the server has %d bytes, %v", size, len(got), err)
@@ -238,6 +229,22 @@ func TestFsyncWaitsForS3(t *testing.T) {
 	if got, err := objectBytes(t, r, "g"); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("after sync: %d bytes, %v", len(got), err)
 	}
+}
+
+// createSynced creates path with data and fsyncs it; the file stays open.
+func createSynced(t *testing.T, path string, data []byte) *os.File {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatalf("fsync: %v", err)
+	}
+	return f
 }
 
 func objectBytes(t *testing.T, r *rig, key string) ([]byte, error) {
@@ -273,16 +280,7 @@ func TestRenameAfterFsyncWhileOpen(t *testing.T) {
 	r := newRig(t, "", "-o", "write_back_delay=0s")
 	for _, more := range []bool{false, true} {
 		data := randBytes(1<<20, 3)
-		f, err := os.Create(r.path("old"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.Write(data); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Sync(); err != nil {
-			t.Fatalf("fsync: %v", err)
-		}
+		f := createSynced(t, r.path("old"), data)
 		if err := os.Rename(r.path("old"), r.path("new")); err != nil {
 			t.Fatal(err)
 		}

@@ -569,12 +569,7 @@ func TestStagingFullWriteENOSPC(t *testing.T) {
 // systemd, where it lands in the journal) does not contain the secret key,
 // though the key is in the daemon's environment and memory.
 func TestCrashDumpHasNoSecrets(t *testing.T) {
-	requireFuse(t)
-	srv := harness.StartServerTB(t)
-	harness.CreateBucketTB(t, srv, "dump")
-	dir := t.TempDir()
-	mnt := filepath.Join(dir, "mnt")
-	os.Mkdir(mnt, 0o755)
+	srv, dir, mnt := bareMount(t, "dump")
 	cmd := exec.CommandContext(t.Context(), shared.bin, "mount", "--foreground", "--endpoint", srv.Endpoint, "--path-style",
 		"--staging-dir", filepath.Join(dir, "staging"), "dump", mnt)
 	cmd.Env = append(cleanEnv(), srv.Env()...)
