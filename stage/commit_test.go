@@ -2,6 +2,7 @@ package stage
 
 import (
 	"bytes"
+	"errors"
 	"context"
 	"io"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 type lateBackend struct {
 	*memBackend
 	slow    time.Duration
+	fail    bool // the first Put fails (a 500) instead of committing
 	puts    atomic.Int32
 	entered chan struct{} // closed when the first Put arrives
 }
@@ -30,6 +32,9 @@ func (b *lateBackend) Put(ctx context.Context, key string, body io.ReadSeeker, s
 	if b.puts.Add(1) == 1 {
 		close(b.entered)
 		time.Sleep(b.slow) // the server is busy writing; the client's ctx does not stop it
+		if b.fail {
+			return "", errors.New("500 InternalError")
+		}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -144,5 +149,32 @@ func TestCommitInFlight(t *testing.T) {
 				t.Fatalf("the bucket holds %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// TestRenameWaitsForTheAttemptOnly: a rename waits for the commit attempt
+// in flight, not for the retry after it fails (the backoff alone is 2 s or
+// more): the kernel holds both directories locked meanwhile.
+func TestRenameWaitsForTheAttemptOnly(t *testing.T) {
+	be := &lateBackend{memBackend: newMemBackend(), slow: 300 * time.Millisecond, fail: true, entered: make(chan struct{})}
+	a := newTestArea(t, be, adapt.Fixed{P: adapt.Params{PartSize: 8 * MiB, Concurrency: 2}}, 64)
+	f, err := a.Create("k", s3backend.ObjectMeta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("content"), 0)
+	f.Flush()
+	f.Release(true)
+	<-be.entered
+	start := time.Now()
+	a.Rename("k", "k2")
+	if took := time.Since(start); took > 1500*time.Millisecond {
+		t.Fatalf("the rename took %v: it waited for the retry, not only the failed attempt", took)
+	}
+	if err := a.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := be.object("k2"); !ok || string(got) != "content" {
+		t.Fatalf("k2 holds %q (%v) after the retry", got, ok)
 	}
 }
