@@ -2,8 +2,8 @@ package stage
 
 import (
 	"bytes"
-	"errors"
 	"context"
+	"errors"
 	"io"
 	"sync/atomic"
 	"testing"
