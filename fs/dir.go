@@ -359,8 +359,15 @@ func (f *FS) renameFile(ctx context.Context, oldKey, newKey string) syscall.Errn
 		// hidden once the staged copy is dropped.
 		f.dirs.remove(newKey)
 	}
-	if f.area.Rename(oldKey, newKey) {
-		// An older version of oldKey may exist in the bucket.
+	if staged, inS3 := f.area.Rename(oldKey, newKey); staged {
+		if inS3 {
+			// The object is the file's last closed content: it moves too.
+			if err := f.be.Copy(ctx, oldKey, newKey, nil); err != nil {
+				f.log.Error("rename: copy failed", "from", oldKey, "to", newKey, "err", err)
+				return errno(err)
+			}
+		}
+		// Else an older version of oldKey may exist in the bucket.
 		if err := f.be.Delete(ctx, oldKey); err != nil {
 			return errno(err)
 		}

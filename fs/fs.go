@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,8 +33,9 @@ type FS struct {
 	area       *stage.Area
 	log        *slog.Logger
 	dirs       *dirCache
-	root       *dirNode // the tree's root, once mounted
-	keyPrefix  string   // the bucket prefix, only for the key-length limit
+	root       *dirNode
+	mounted    atomic.Bool // see Mounted
+	keyPrefix  string      // the bucket prefix, only for the key-length limit
 	uid, gid   uint32
 	umask      uint32
 	started    time.Time
@@ -63,6 +65,7 @@ func New(cfg Config, be s3backend.Backend, area *stage.Area, keyPrefix string, l
 		umask:   umask,
 		started: time.Now(),
 	}
+	f.root = &dirNode{fsys: f}
 	if cfg.UID >= 0 {
 		f.uid = uint32(cfg.UID)
 	}
@@ -77,16 +80,15 @@ func New(cfg Config, be s3backend.Backend, area *stage.Area, keyPrefix string, l
 }
 
 // Root returns the root node for gofs.Mount.
-func (f *FS) Root() gofs.InodeEmbedder {
-	if f.root == nil {
-		f.root = &dirNode{fsys: f}
-	}
-	return f.root
-}
+func (f *FS) Root() gofs.InodeEmbedder { return f.root }
+
+// Mounted tells f that gofs.Mount returned: the tree below Root is set up
+// and may be walked (uploads of recovered files can end before).
+func (f *FS) Mounted() { f.mounted.Store(true) }
 
 // fileAt is the inode the kernel knows for key, if any.
 func (f *FS) fileAt(key string) *fileNode {
-	if f.root == nil {
+	if !f.mounted.Load() {
 		return nil
 	}
 	n := f.root.EmbeddedInode()

@@ -56,7 +56,10 @@ type Area struct {
 	mu      sync.Mutex
 	files   map[string]*File // by target key
 	changed chan struct{}    // closed and replaced on every state change (broadcast)
-	seq     atomic.Uint64
+	// renameMu makes a rename's change of the map and of the file's key
+	// one step for forget. Taken before a.mu and any file's mu.
+	renameMu sync.Mutex
+	seq      atomic.Uint64
 	// flushing counts running Flush calls. While it is non-zero a file
 	// closed from now on skips the write-back delay: its release can reach
 	// us after Flush kicked the queue (cp returns before FUSE's RELEASE).
@@ -260,25 +263,44 @@ func (a *Area) Remove(key string) bool {
 }
 
 // Rename retargets the staged file at oldKey to newKey, replacing any staged
-// file at newKey. An upload already under way completes at its key and is
-// then moved server-side.
-func (a *Area) Rename(oldKey, newKey string) bool {
+// file at newKey; staged is false if there is none (fs then copies the
+// object). An upload already under way completes at its key and is then
+// moved server-side. inS3 reports that the object at oldKey holds the
+// file's last closed content (uploaded, nothing closed since): the caller
+// must copy it to newKey before deleting oldKey, or it exists under
+// neither name until the next close.
+func (a *Area) Rename(oldKey, newKey string) (staged, inS3 bool) {
 	a.mu.Lock()
-	f := a.files[oldKey]
+	f, victim := a.files[oldKey], a.files[newKey]
 	if f == nil {
 		a.mu.Unlock()
-		return false
+		return false, false
 	}
-	delete(a.files, oldKey)
-	victim := a.files[newKey]
-	a.files[newKey] = f
+	if victim != nil && victim != f {
+		delete(a.files, newKey)
+	}
 	a.mu.Unlock()
 	if victim != nil && victim != f {
+		// First: its commit in flight must land before ours can.
 		victim.drop()
 	}
-	f.retarget(newKey)
+	// The map and f.key change together for forget, which may run when
+	// f's own upload ends meanwhile.
+	a.renameMu.Lock()
+	a.mu.Lock()
+	if a.files[oldKey] != f {
+		a.mu.Unlock()
+		a.renameMu.Unlock()
+		return false, false // uploaded and forgotten meanwhile: an object now
+	}
+	delete(a.files, oldKey)
+	a.files[newKey] = f
+	a.mu.Unlock()
+	inS3, commits := f.retarget(newKey)
+	a.renameMu.Unlock()
+	f.waitCommit(commits, oldKey)
 	a.notify()
-	return true
+	return true, inS3
 }
 
 // RenamePrefix retargets every staged file under oldPrefix (a directory key
@@ -337,6 +359,8 @@ func (a *Area) HasPrefix(prefix string) bool {
 // forget removes f from the map and deletes its staging files once it is
 // uploaded and no handle holds it.
 func (a *Area) forget(f *File) {
+	a.renameMu.Lock() // f.key and the map agree (Rename)
+	defer a.renameMu.Unlock()
 	f.mu.Lock()
 	if f.handles > 0 || f.state != Uploaded || f.dropped {
 		f.mu.Unlock() // reopened meanwhile, or already gone

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -177,4 +178,98 @@ func TestRenameWaitsForTheAttemptOnly(t *testing.T) {
 	if got, ok := be.object("k2"); !ok || string(got) != "content" {
 		t.Fatalf("k2 holds %q (%v) after the retry", got, ok)
 	}
+}
+
+// renameAsFS renames as fs.renameFile does: the staged file is retargeted,
+// the object copied if it holds the last closed content, the old key
+// deleted.
+func renameAsFS(t *testing.T, a *Area, be *lateBackend, from, to string) {
+	t.Helper()
+	staged, inS3 := a.Rename(from, to)
+	if !staged || inS3 {
+		if err := be.Copy(t.Context(), from, to, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	be.Delete(t.Context(), from)
+}
+
+// TestRenameUploadedStaged: renames of a file whose content is in S3 but
+// which is still staged (a reader, or a writer, holds it), and a rename
+// over a file whose upload is being committed, leave the content under the
+// new name, also across a crash.
+func TestRenameUploadedStaged(t *testing.T) {
+	t.Run("held by a reader", func(t *testing.T) {
+		be := &lateBackend{memBackend: newMemBackend(), entered: make(chan struct{})}
+		a := newTestArea(t, be, adapt.Fixed{P: adapt.Params{PartSize: 8 * MiB, Concurrency: 2}}, 64)
+		f, _ := a.Create("k", s3backend.ObjectMeta{})
+		f.WriteAt([]byte("content"), 0)
+		f.Flush()
+		f.Open(false, false)
+		f.Release(true)
+		if err := a.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		renameAsFS(t, a, be, "k", "k2")
+		f.Release(false)
+		a.Flush(t.Context())
+		if got, ok := be.object("k2"); !ok || string(got) != "content" {
+			t.Fatalf("k2 holds %q (%v)", got, ok)
+		}
+	})
+	t.Run("reopened for writing, then a crash", func(t *testing.T) {
+		be := &lateBackend{memBackend: newMemBackend(), entered: make(chan struct{})}
+		cfg := DefaultConfig()
+		cfg.StagingDir, cfg.WriteBackDelay = t.TempDir(), 0
+		p := adapt.Fixed{P: adapt.Params{PartSize: 8 * MiB, Concurrency: 2}}
+		a, _ := New(cfg, be, p, slog.New(slog.DiscardHandler))
+		t.Cleanup(a.Close)
+		f, _ := a.Create("k", s3backend.ObjectMeta{})
+		f.WriteAt([]byte("content"), 0)
+		f.Flush()
+		f.Open(false, false)
+		f.Release(true)
+		if err := a.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Open(true, false); err != nil { // an append log...
+			t.Fatal(err)
+		}
+		renameAsFS(t, a, be, "k", "k2")                        // ...rotated
+		b, _ := New(cfg, be, p, slog.New(slog.DiscardHandler)) // the crash: a new area on the same staging
+		t.Cleanup(b.Close)
+		if _, err := b.Recover(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		b.Flush(t.Context())
+		if got, ok := be.object("k2"); !ok || string(got) != "content" {
+			t.Fatalf("after the crash k2 holds %q (%v)", got, ok)
+		}
+	})
+	t.Run("over a file being committed", func(t *testing.T) {
+		be := &lateBackend{memBackend: newMemBackend(), slow: 500 * time.Millisecond, entered: make(chan struct{})}
+		cfg := DefaultConfig()
+		cfg.StagingDir, cfg.WriteBackDelay = t.TempDir(), 100*time.Millisecond
+		a, _ := New(cfg, be, adapt.Fixed{P: adapt.Params{PartSize: 8 * MiB, Concurrency: 2}}, slog.New(slog.DiscardHandler))
+		t.Cleanup(a.Close)
+		v, _ := a.Create("k2", s3backend.ObjectMeta{})
+		v.WriteAt([]byte("victim"), 0)
+		v.Flush()
+		v.Release(true)
+		a.StartQueued()
+		<-be.entered
+		f, _ := a.Create("k", s3backend.ObjectMeta{})
+		f.WriteAt([]byte("content"), 0)
+		f.Flush()
+		f.Release(true)
+		renameAsFS(t, a, be, "k", "k2")
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		if err := a.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := be.object("k2"); !ok || string(got) != "content" {
+			t.Fatalf("k2 holds %q (%v)", got, ok)
+		}
+	})
 }

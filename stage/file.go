@@ -58,12 +58,15 @@ type File struct {
 	// closedOnDisk: the last manifest written says closed. reopened: the
 	// content changed in place since (manifest.Reopened).
 	closedOnDisk, reopened bool
-	state                  State
-	err                    error
-	dropped                bool
-	noStream               bool     // a write landed behind the stream: upload whole after close
-	stream                 *stream  // multipart upload fed while the file is written
-	pbuf                   *partBuf // RAM copy of the part being filled, if memory allowed
+	// inS3: the object at key holds the last content closed or fsynced
+	// (its upload finished, nothing closed since).
+	inS3     bool
+	state    State
+	err      error
+	dropped  bool
+	noStream bool     // a write landed behind the stream: upload whole after close
+	stream   *stream  // multipart upload fed while the file is written
+	pbuf     *partBuf // RAM copy of the part being filled, if memory allowed
 	// cut parts whose bytes are not yet in the staging file (persist.go)
 	unpersisted []*partBuf
 	persisting  sync.WaitGroup // O_DIRECT writes under way
@@ -178,7 +181,7 @@ func (f *File) Flush() error {
 	if f.dropped || f.state != Writing {
 		return nil
 	}
-	f.flushed, f.reopened = time.Now(), false
+	f.flushed, f.reopened, f.inS3 = time.Now(), false, false
 	if f.area.cfg.StagingSync == "close" {
 		if err := f.data.Sync(); err != nil {
 			return fmt.Errorf("sync staging file of %s: %w", f.key, err)
@@ -434,7 +437,7 @@ func (f *File) Sync(ctx context.Context) error {
 			f.mu.Unlock()
 			return err
 		}
-		f.reopened = false // the manifest's size is the content's again
+		f.reopened, f.inS3 = false, false // the manifest's size is the content's again
 		if err := f._writeManifest(stateClosed); err != nil {
 			f.mu.Unlock()
 			return err
@@ -492,17 +495,16 @@ func (f *File) _changeClosed() error {
 	return nil
 }
 
-// retarget changes the key (rename). An upload whose object may already
-// exist under the old key is waited for: it then moves the object itself
-// (settle), and the old name is gone when the rename returns.
-func (f *File) retarget(key string) {
+// retarget changes the key (rename). It returns whether the object at the
+// old key holds the last closed content (see Area.Rename) and the commit
+// phases to wait for: an upload whose object may already exist under the
+// old key moves it itself (settle), so the old name is gone once they end.
+func (f *File) retarget(key string) (inS3 bool, commits []<-chan struct{}) {
 	f.mu.Lock()
-	old := f.key
+	defer f.mu.Unlock()
 	f.key = key
 	f._writeManifest(f.manifestState())
-	commits := f._commits()
-	f.mu.Unlock()
-	f.waitCommit(commits, old)
+	return f.inS3, f._commits()
 }
 
 // waitCommit waits for the commit phases (job.commit) running at the

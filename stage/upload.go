@@ -464,7 +464,9 @@ func (f *File) run(j *job) {
 	)
 	for attempt := 1; attempt <= maxUploadAttempts; attempt++ {
 		etag, err = f.uploadOnce(j)
-		j.endCommit()
+		if err != nil {
+			j.endCommit() // a retry opens its own
+		}
 		if err == nil || j.ctx.Err() != nil || permanent(err) {
 			break
 		}
@@ -477,6 +479,9 @@ func (f *File) run(j *job) {
 	}
 	j.err = err
 	f.finish(j, etag, err)
+	// Only now: a rename between settle and finish would record the
+	// object under a key it is not at.
+	j.endCommit()
 }
 
 func permanent(err error) bool {
@@ -510,7 +515,7 @@ func (f *File) finish(j *job, etag string, err error) {
 		f.area.notify()
 		return
 	}
-	f.state = Uploaded
+	f.state, f.inS3 = Uploaded, true
 	forget := f.handles == 0
 	raw := f.size
 	f.mu.Unlock()

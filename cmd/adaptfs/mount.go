@@ -420,11 +420,12 @@ func serve(ctx context.Context, ma mountArgs) error {
 		runController(cctx, ctrl, levels, cfg.MonitoringInterval, be, area.RequestsInFlight, area.ParamsChanged, cfg.StagingDir, log)
 	}()
 	defer func() { stopController(); <-controllerDone }()
-	if _, err := area.Recover(ctx); err != nil {
-		return err
-	}
+	// The file system first: it observes uploads, also of recovered files.
 	fsys, err := fs.New(cfg.FS, be, area, normalizedPrefix(cfg.Prefix), log)
 	if err != nil {
+		return err
+	}
+	if _, err := area.Recover(ctx); err != nil {
 		return err
 	}
 	fsys.SetController(ctrl)
@@ -471,6 +472,7 @@ func serve(ctx context.Context, ma mountArgs) error {
 	if err != nil {
 		return fmt.Errorf("mount %s: %w (is fuse3 installed and /dev/fuse accessible?)", ma.mountpoint, err)
 	}
+	fsys.Mounted()
 	log.Info("mounted", "bucket", cfg.Bucket, "prefix", cfg.Prefix, "mountpoint", ma.mountpoint,
 		"staging_dir", cfg.StagingDir, "adaptive", cfg.Adaptive, "part_size_bytes", ctrl.Params().PartSize, "concurrency", ctrl.Params().Concurrency)
 	signalReady(daemon, log)
