@@ -264,22 +264,24 @@ func TestPermanentFaults(t *testing.T) {
 				t.Fatalf("fsync with %s: %v, want EIO", deny, err)
 			}
 			t.Logf("fsync failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
-			// Close queued the upload again; it fails again the same way.
-			var state string
+			// Close queued the upload again (its RELEASE may come after
+			// the fsync's failure is visible); it fails again the same way.
+			var state, ups string
 			for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 				buf := make([]byte, 4096)
 				n, err := syscall.Getxattr(r.path("f.bin"), "user.adaptfs.state", buf)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if state = string(buf[:n]); strings.HasPrefix(state, "failed") {
+				state, ups = string(buf[:n]), run(t, "cat", r.path(".adaptstats/uploads"))
+				if strings.HasPrefix(state, "failed") && strings.Contains(ups, deny) {
 					break
 				}
 			}
 			if !strings.HasPrefix(state, "failed") || !strings.Contains(state, deny) {
 				t.Errorf("user.adaptfs.state = %q, want failed and the reason", state)
 			}
-			if ups := run(t, "cat", r.path(".adaptstats/uploads")); !strings.Contains(ups, deny) {
+			if !strings.Contains(ups, deny) {
 				t.Errorf(".adaptstats/uploads does not say why:\n%s", ups)
 			}
 			if !strings.Contains(r.mnt.LogTail(40), "adaptfs sync") {
