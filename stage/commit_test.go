@@ -94,37 +94,10 @@ func TestCommitInFlight(t *testing.T) {
 		{"rewrite twice", func(t *testing.T, a *Area, be *lateBackend, f *File) []byte {
 			// The second rewrite cancels the first one's job, which was
 			// waiting for the first Put: the third must wait for it too.
-			var last []byte
-			for _, v := range []string{"second version", "third"} {
-				if err := f.Open(true, true); err != nil {
-					t.Fatal(err)
-				}
-				last = []byte(v)
-				if _, err := f.WriteAt(last, 0); err != nil {
-					t.Fatal(err)
-				}
-				f.Flush()
-				f.Release(true)
-			}
-			if err := a.Flush(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			return last
+			return rewrite(t, a, f, "second version", "third")
 		}},
 		{"rewrite", func(t *testing.T, a *Area, be *lateBackend, f *File) []byte {
-			if err := f.Open(true, true); err != nil {
-				t.Fatal(err)
-			}
-			v2 := []byte("second version")
-			if _, err := f.WriteAt(v2, 0); err != nil {
-				t.Fatal(err)
-			}
-			f.Flush()
-			f.Release(true)
-			if err := a.Flush(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			return v2
+			return rewrite(t, a, f, "second version")
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,6 +151,28 @@ func TestRenameWaitsForTheAttemptOnly(t *testing.T) {
 	if got, ok := be.object("k2"); !ok || string(got) != "content" {
 		t.Fatalf("k2 holds %q (%v) after the retry", got, ok)
 	}
+}
+
+// rewrite opens f with O_TRUNC, writes, and closes it once per version,
+// waits for the uploads and returns the last version.
+func rewrite(t *testing.T, a *Area, f *File, versions ...string) []byte {
+	t.Helper()
+	var last []byte
+	for _, v := range versions {
+		if err := f.Open(true, true); err != nil {
+			t.Fatal(err)
+		}
+		last = []byte(v)
+		if _, err := f.WriteAt(last, 0); err != nil {
+			t.Fatal(err)
+		}
+		f.Flush()
+		f.Release(true)
+	}
+	if err := a.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return last
 }
 
 // renameAsFS renames as fs.renameFile does: the staged file is retargeted,
