@@ -34,6 +34,7 @@ type refStep struct {
 // refScript is a whole sequence: the mount's options, then the steps.
 type refScript struct {
 	Name  string
+	Skip  string // a known failure not fixed yet: why
 	Setup []refDraw
 	Steps []refStep
 }
@@ -127,6 +128,9 @@ func TestReferenceCases(t *testing.T) {
 	srv := harness.StartServerTB(t)
 	for _, sc := range refCases {
 		t.Run(sc.Name, func(t *testing.T) {
+			if sc.Skip != "" {
+				t.Skip(sc.Skip)
+			}
 			old := flag.Lookup("rapid.checks").Value.String()
 			t.Cleanup(func() { _ = flag.Set("rapid.checks", old) })
 			mustSet(t, "rapid.checks", "1")
@@ -147,6 +151,48 @@ var refCases = []refScript{
 	// An empty file created and closed, then replaced behind the mount's
 	// back: its inode had forgotten its version when opened for writing,
 	// adopted the replacement's and kept size 0 under the writeback cache.
+	// Found by the bounded run at the end of session 4; not analysed.
+	{Name: "rename-during-multipart-then-recreate", Skip: "known, not fixed: Log is renamed while its multipart upload runs, a new Log is created, and after a remount Log is gone (the old upload's settle deletes the key it completed at?)", Setup: []refDraw{{"cache_ttl", "0s"}, {"write_back_delay", "500ms"}, {"writeback_cache", true}}, Steps: []refStep{
+		{"Remount", []refDraw{}},
+		{"CreateWriteClose", []refDraw{{"path_dir", ""}, {"path_name", "c"}, {"data_big", 1}, {"data_size", 2}, {"data_seed", uint64(0x5d)}, {"perm", os.FileMode(0o600)}}},
+		{"Append", []refDraw{{"path", "c"}, {"data_big", 3}, {"data_size", 261}, {"data_seed", uint64(0x149b4)}}},
+		{"Kill", []refDraw{}},
+		{"ReadRandom", []refDraw{{"path", "c"}, {"reads", 1}, {"off", 4}, {"len", 1}}},
+		{"Unlink", []refDraw{{"path", "c"}}},
+		{"CreateWriteClose", []refDraw{{"path_dir", ""}, {"path_name", "b"}, {"data_big", 2}, {"data_size", 33292}, {"data_seed", uint64(0x391c84)}, {"perm", os.FileMode(0o600)}}},
+		{"Open", []refDraw{{"path_dir", ""}, {"path_name", "c"}}},
+		{"Open", []refDraw{{"path_dir", ""}, {"path_name", "data"}}},
+		{"Fsync", []refDraw{{"handle", 1}}},
+		{"Truncate", []refDraw{{"handle", 0}, {"size", 1}}},
+		{"Append", []refDraw{{"path", "b"}, {"data_big", 0}, {"data_size", 5242899}, {"data_seed", uint64(0x1655c4)}}},
+		{"ReadRandom", []refDraw{{"path", "b"}, {"reads", 4}, {"off", 43}, {"len", 64558}, {"off", 6}, {"len", 6888}, {"off", 8}, {"len", 217207}, {"off", 11}, {"len", 25}}},
+		{"WriteAt", []refDraw{{"handle", 0}, {"off", 10}, {"at_end", true}, {"data_big", 7}, {"data_size", 1}, {"data_seed", uint64(0xab9c)}}},
+		{"Fsync", []refDraw{{"handle", 1}}},
+		{"CreateWriteClose", []refDraw{{"path_dir", ""}, {"path_name", "Log"}, {"data_big", 0}, {"data_size", 5242881}, {"data_seed", uint64(0x6dc)}, {"perm", os.FileMode(0o644)}}},
+		{"Fsync", []refDraw{{"handle", 1}}},
+		{"Fsync", []refDraw{{"handle", 0}}},
+		{"S3Delete", []refDraw{{"path", "Log"}}},
+		{"Unlink", []refDraw{{"path", "b"}}},
+		{"S3Put", []refDraw{{"path_dir", ""}, {"path_name", "a b"}, {"data_big", 1}, {"data_size", 1498}, {"data_seed", uint64(0xe33acda0e76)}}},
+		{"Unlink", []refDraw{{"path", "a b"}}},
+		{"Sync", []refDraw{}},
+		{"Remount", []refDraw{}},
+		{"S3Put", []refDraw{{"path_dir", ""}, {"path_name", "c"}, {"data_big", 6}, {"data_size", 176}, {"data_seed", uint64(0xd47d64)}}},
+		{"CreateWriteClose", []refDraw{{"path_dir", ""}, {"path_name", "Log"}, {"data_big", 0}, {"data_size", 9581397}, {"data_seed", uint64(0x6127a)}, {"perm", os.FileMode(0o600)}}},
+		{"Append", []refDraw{{"path", "Log"}, {"data_big", 6}, {"data_size", 1}, {"data_seed", uint64(0x66d9dc7178c03)}}},
+		{"CreateWriteClose", []refDraw{{"path_dir", ""}, {"path_name", "ünï"}, {"data_big", 7}, {"data_size", 5}, {"data_seed", uint64(0x13c)}, {"perm", os.FileMode(0o600)}}},
+		{"RenameFile", []refDraw{{"from", "Log"}, {"to_dir", ""}, {"to_name", "a"}}},
+		{"Unlink", []refDraw{{"path", "c"}}},
+		{"Open", []refDraw{{"path_dir", ""}, {"path_name", "Log"}}},
+		{"CreateWriteClose", []refDraw{{"path_dir", ""}, {"path_name", "c"}, {"data_big", 0}, {"data_size", 5243001}, {"data_seed", uint64(0x1a398)}, {"perm", os.FileMode(0o644)}}},
+		{"Mkdir", []refDraw{{"parent", ""}, {"name", "dír"}}},
+		{"Close", []refDraw{{"handle", 0}}},
+		{"CreateWriteClose", []refDraw{{"path_dir", ""}, {"path_name", "ünï"}, {"data_big", 2}, {"data_size", 258}, {"data_seed", uint64(0x82047932)}, {"perm", os.FileMode(0o644)}}},
+		{"Rmdir", []refDraw{{"path", "dír"}}},
+		{"Mkdir", []refDraw{{"parent", ""}, {"name", "db"}}},
+		{"CreateWriteClose", []refDraw{{"path_dir", "db"}, {"path_name", "b"}, {"data_big", 13}, {"data_size", 409}, {"data_seed", uint64(0x67d9da3d)}, {"perm", os.FileMode(0o644)}}},
+		{"Remount", []refDraw{}},
+	}},
 	{Name: "replaced-after-create", Setup: []refDraw{{"cache_ttl", "1s"}, {"write_back_delay", "1h"}, {"writeback_cache", true}}, Steps: []refStep{
 		{"Open", []refDraw{{"path_dir", ""}, {"path_name", "Log"}}},
 		{"Close", []refDraw{{"handle", 0}}},
