@@ -189,6 +189,24 @@ func renameAsFS(t *testing.T, a *Area, be *lateBackend, from, to string) {
 	be.Delete(t.Context(), from)
 }
 
+// uploadedHeld creates key with content, closes it and waits for its
+// upload while a reader handle keeps it staged.
+func uploadedHeld(t *testing.T, a *Area, key, content string) *File {
+	t.Helper()
+	f, err := a.Create(key, s3backend.ObjectMeta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte(content), 0)
+	f.Flush()
+	f.Open(false, false)
+	f.Release(true)
+	if err := a.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // TestRenameUploadedStaged: renames of a file whose content is in S3 but
 // which is still staged (a reader, or a writer, holds it), and a rename
 // over a file whose upload is being committed, leave the content under the
@@ -197,14 +215,7 @@ func TestRenameUploadedStaged(t *testing.T) {
 	t.Run("held by a reader", func(t *testing.T) {
 		be := &lateBackend{memBackend: newMemBackend(), entered: make(chan struct{})}
 		a := newTestArea(t, be, adapt.Fixed{P: adapt.Params{PartSize: 8 * MiB, Concurrency: 2}}, 64)
-		f, _ := a.Create("k", s3backend.ObjectMeta{})
-		f.WriteAt([]byte("content"), 0)
-		f.Flush()
-		f.Open(false, false)
-		f.Release(true)
-		if err := a.Flush(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		f := uploadedHeld(t, a, "k", "content")
 		renameAsFS(t, a, be, "k", "k2")
 		f.Release(false)
 		a.Flush(t.Context())
@@ -219,14 +230,7 @@ func TestRenameUploadedStaged(t *testing.T) {
 		p := adapt.Fixed{P: adapt.Params{PartSize: 8 * MiB, Concurrency: 2}}
 		a, _ := New(cfg, be, p, slog.New(slog.DiscardHandler))
 		t.Cleanup(a.Close)
-		f, _ := a.Create("k", s3backend.ObjectMeta{})
-		f.WriteAt([]byte("content"), 0)
-		f.Flush()
-		f.Open(false, false)
-		f.Release(true)
-		if err := a.Flush(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		f := uploadedHeld(t, a, "k", "content")
 		if err := f.Open(true, false); err != nil { // an append log...
 			t.Fatal(err)
 		}

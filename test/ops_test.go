@@ -231,6 +231,20 @@ func TestFsyncWaitsForS3(t *testing.T) {
 	}
 }
 
+// writeHeldOpen writes path and opens it for reading: the reader keeps
+// the staged copy after its upload. The caller closes it.
+func writeHeldOpen(t *testing.T, path string, data []byte) *os.File {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rd
+}
+
 // createSynced creates path with data and fsyncs it; the file stays open.
 func createSynced(t *testing.T, path string, data []byte) *os.File {
 	t.Helper()
@@ -308,13 +322,7 @@ func TestRenameAfterFsyncWhileOpen(t *testing.T) {
 func TestRenameUploadedWhileReadOpen(t *testing.T) {
 	r := newRig(t, "", "-o", "write_back_delay=1h")
 	data := randBytes(3<<20, 4)
-	if err := os.WriteFile(r.path("a"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	rd, err := os.Open(r.path("a"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rd := writeHeldOpen(t, r.path("a"), data)
 	r.sync(t)
 	if err := os.Rename(r.path("a"), r.path("b")); err != nil {
 		t.Fatal(err)

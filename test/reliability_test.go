@@ -613,13 +613,7 @@ func TestCrashDumpHasNoSecrets(t *testing.T) {
 func TestKillWhileRewritingUploaded(t *testing.T) {
 	r := newRig(t, "", "-o", "write_back_delay=1h")
 	data := randBytes(3<<20, 12)
-	if err := os.WriteFile(r.path("a"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	rd, err := os.Open(r.path("a"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rd := writeHeldOpen(t, r.path("a"), data)
 	defer rd.Close()
 	r.sync(t)
 	w, err := os.OpenFile(r.path("a"), os.O_WRONLY|os.O_TRUNC, 0)
