@@ -375,6 +375,7 @@ func (f *FS) renameFile(ctx context.Context, oldKey, newKey string) syscall.Errn
 		return 0
 	}
 	f.area.Remove(newKey) // a staged target is replaced
+	f.area.Claim(newKey)
 	if err := f.be.Copy(ctx, oldKey, newKey, nil); err != nil {
 		f.log.Error("rename: copy failed", "from", oldKey, "to", newKey, "err", err)
 		return errno(err)
@@ -428,6 +429,7 @@ func (f *FS) renameDir(ctx context.Context, oldKey, newKey string) syscall.Errno
 			hasMarker = true
 			continue
 		}
+		f.area.Claim(newP + rel)
 		if strings.HasSuffix(rel, "/") { // a marker: recreate it (some servers refuse to copy them)
 			if _, err := f.be.Put(ctx, newP+rel, strings.NewReader(""), 0, s3backend.ObjectMeta{}); err != nil {
 				return errno(err)

@@ -60,6 +60,12 @@ type Area struct {
 	// one step for forget. Taken before a.mu and any file's mu.
 	renameMu sync.Mutex
 	seq      atomic.Uint64
+	// away holds, by key, a file renamed away from that key while its
+	// multipart stream, bound to the key at CreateMultipartUpload, still
+	// runs: it completes there and is then moved (settle). Whatever takes
+	// the key next must first end that (claim). A leaf lock.
+	awayMu sync.Mutex
+	away   map[string]*File
 	// flushing counts running Flush calls. While it is non-zero a file
 	// closed from now on skips the write-back delay: its release can reach
 	// us after Flush kicked the queue (cp returns before FUSE's RELEASE).
@@ -105,6 +111,7 @@ func New(cfg Config, be s3backend.Backend, params ParamSource, log *slog.Logger)
 		ctx:     ctx,
 		cancel:  cancel,
 		files:   make(map[string]*File),
+		away:    make(map[string]*File),
 		changed: make(chan struct{}),
 	}
 	a.seq.Store(uint64(time.Now().UnixNano()))
@@ -237,7 +244,80 @@ func (a *Area) install(f *File) {
 	if old != nil {
 		old.drop()
 	}
+	a.claim(f.key, f)
 	a.notify()
+}
+
+// Claim is called before the caller writes an object at key by other means
+// than a staged upload (the server-side copy of a rename): an upload still
+// bound to key by a file renamed away from it must not land there later.
+func (a *Area) Claim(key string) { a.claim(key, nil) }
+
+// claim ends the stream of a file renamed away from key (see Area.away)
+// for self, the file taking the key (nil for an object written by fs).
+// A completion already sent is waited for: its settle moves the object
+// away. Otherwise the stream is aborted and the file uploaded afresh under
+// its new name: had it completed, its object would replace or (moved by
+// settle) delete what self puts there.
+func (a *Area) claim(key string, self *File) {
+	a.awayMu.Lock()
+	g := a.away[key]
+	delete(a.away, key)
+	a.awayMu.Unlock()
+	if g == nil || g == self {
+		return
+	}
+	for waited := false; ; waited = true {
+		g.mu.Lock()
+		// A commit phase first, even with the stream gone: it ends after
+		// settle, which may still have to move the object off key.
+		if commits := g._commits(); len(commits) > 0 && !waited {
+			g.mu.Unlock()
+			g.waitCommit(commits, key)
+			continue
+		}
+		s := g.stream
+		if s == nil || s.key != key || g.key == key || g.dropped {
+			g.mu.Unlock()
+			return
+		}
+		restart := g.job != nil
+		g._cancelUpload()
+		commits := g._commits() // after the cancel: see job.commit
+		g._abandonStream()
+		g.noStream = false // new content under the new name: it may stream again
+		if restart {
+			g._schedule()
+			g.job.start() // it was due already
+		}
+		newKey := g.key
+		g.mu.Unlock()
+		a.log.Info("an upload bound to a name taken again restarts under its new name",
+			"old_key", key, "key", newKey)
+		g.waitCommit(commits, key)
+		return
+	}
+}
+
+// setAway records (or, with g nil, clears) the file whose stream is bound
+// to key while its name is elsewhere.
+func (a *Area) setAway(key string, g *File) {
+	a.awayMu.Lock()
+	defer a.awayMu.Unlock()
+	if g != nil {
+		a.away[key] = g
+	} else {
+		delete(a.away, key)
+	}
+}
+
+// clearAway forgets g's entry for key, if it is still g's.
+func (a *Area) clearAway(key string, g *File) {
+	a.awayMu.Lock()
+	defer a.awayMu.Unlock()
+	if a.away[key] == g {
+		delete(a.away, key)
+	}
 }
 
 // Get returns the staged file for key, or nil.
@@ -284,6 +364,7 @@ func (a *Area) Rename(oldKey, newKey string) (staged, inS3 bool) {
 		// First: its commit in flight must land before ours can.
 		victim.drop()
 	}
+	a.claim(newKey, f)
 	// The map and f.key change together for forget, which may run when
 	// f's own upload ends meanwhile.
 	a.renameMu.Lock()

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -271,4 +274,134 @@ func TestRenameUploadedStaged(t *testing.T) {
 			t.Fatalf("k2 holds %q (%v)", got, ok)
 		}
 	})
+}
+
+// holdingBackend holds every UploadPart until parts is closed, and every
+// CompleteMultipart until complete is closed, and remembers aborted
+// uploads: completing one fails, as on S3.
+type holdingBackend struct {
+	*memBackend
+	parts, complete chan struct{}
+	completing      chan struct{} // closed when the first CompleteMultipart arrives
+	once            sync.Once
+	aborted         sync.Map
+	openParts       sync.Once
+	openComplete    sync.Once
+}
+
+func (b *holdingBackend) releaseParts()    { b.openParts.Do(func() { close(b.parts) }) }
+func (b *holdingBackend) releaseComplete() { b.openComplete.Do(func() { close(b.complete) }) }
+
+func (b *holdingBackend) UploadPart(ctx context.Context, key, id string, n int32, body io.ReadSeeker, size int64) (s3backend.CompletedPart, error) {
+	select {
+	case <-b.parts:
+	case <-ctx.Done():
+		return s3backend.CompletedPart{}, ctx.Err()
+	}
+	return b.memBackend.UploadPart(ctx, key, id, n, body, size)
+}
+
+func (b *holdingBackend) CompleteMultipart(ctx context.Context, key, id string, parts []s3backend.CompletedPart) (string, error) {
+	b.once.Do(func() { close(b.completing) })
+	<-b.complete // the server is busy; the client's ctx does not stop it
+	if _, gone := b.aborted.Load(id); gone {
+		return "", fmt.Errorf("complete %s: NoSuchUpload", key)
+	}
+	return b.memBackend.CompleteMultipart(ctx, key, id, parts)
+}
+
+func (b *holdingBackend) AbortMultipart(ctx context.Context, key, id string) error {
+	b.aborted.Store(id, true)
+	return nil
+}
+
+func (b *holdingBackend) Copy(ctx context.Context, src, dst string, meta *s3backend.ObjectMeta) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	o, ok := b.objects[src]
+	if !ok {
+		return fmt.Errorf("copy %s: NoSuchKey", src)
+	}
+	b.objects[dst] = o
+	return nil
+}
+
+func (b *holdingBackend) Delete(ctx context.Context, key string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.objects, key)
+	return nil
+}
+
+// TestNameTakenDuringStream: a file renamed while its multipart upload,
+// bound to the old key, still runs, then a new file created under the old
+// name (a log rotated, then reopened). The old upload used to complete at
+// the old key afterwards and be moved away by settle, deleting the new
+// file's object (found by TestReference).
+func TestNameTakenDuringStream(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		completing bool // the old upload is completing when the name is taken
+	}{
+		{"parts in flight", false},
+		{"completion in flight", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			be := &holdingBackend{memBackend: newMemBackend(), parts: make(chan struct{}), complete: make(chan struct{}), completing: make(chan struct{})}
+			a := newTestArea(t, be, adapt.Fixed{P: adapt.Params{PartSize: 5 * MiB, Concurrency: 2}}, 64)
+			t.Cleanup(func() { be.releaseParts(); be.releaseComplete() }) // before a.Close
+			old := make([]byte, 12*MiB)
+			rand.NewChaCha8([32]byte{3}).Read(old)
+			f, _ := a.Create("Log", s3backend.ObjectMeta{})
+			if _, err := f.WriteAt(old, 0); err != nil {
+				t.Fatal(err)
+			}
+			f.Flush()
+			f.Release(true)
+			if staged, _ := a.Rename("Log", "Log.1"); !staged {
+				t.Fatal("not staged")
+			}
+			if tt.completing {
+				be.releaseParts()
+				<-be.completing
+			}
+			taken := make(chan struct{})
+			go func() {
+				defer close(taken)
+				g, err := a.Create("Log", s3backend.ObjectMeta{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				g.WriteAt([]byte("new"), 0)
+				g.Flush()
+				g.Release(true)
+			}()
+			if tt.completing {
+				select {
+				case <-taken:
+					t.Error("the create did not wait for the old upload's completion")
+				case <-time.After(200 * time.Millisecond):
+				}
+			} else {
+				<-taken
+				be.releaseParts()
+			}
+			be.releaseComplete()
+			<-taken
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			if err := a.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			be.mu.Lock()
+			defer be.mu.Unlock()
+			if got := be.objects["Log"]; string(got) != "new" {
+				t.Errorf("Log holds %d bytes, want the new file's 3", len(got))
+			}
+			if got := be.objects["Log.1"]; !bytes.Equal(got, old) {
+				t.Errorf("Log.1 holds %d bytes, want the renamed file's %d", len(got), len(old))
+			}
+		})
+	}
 }

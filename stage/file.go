@@ -503,6 +503,13 @@ func (f *File) retarget(key string) (inS3 bool, commits []<-chan struct{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.key = key
+	if s := f.stream; s != nil {
+		if s.key != key {
+			f.area.setAway(s.key, f)
+		} else {
+			f.area.clearAway(s.key, f) // back at its stream's key
+		}
+	}
 	f._writeManifest(f.manifestState())
 	return f.inS3, f._commits()
 }

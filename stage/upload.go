@@ -160,6 +160,7 @@ func (f *File) _abandonStream() {
 		f.area.log.Error("staging file incomplete", "key", f.key, "err", err)
 	}
 	f.stream = nil
+	f.area.clearAway(s.key, f)
 	f.noStream = true
 	f.zplan = zUndecided
 	f._dropBuffer()
@@ -604,7 +605,10 @@ func (f *File) uploadOnce(j *job) (string, error) {
 	f.upMeta, f.upSize = s.meta, s.sealed
 	f.mu.Unlock()
 	f.closeSide(s)
-	return f.settle(j.ctx, s.key, s.meta, etag)
+	etag, err = f.settle(s.key, s.meta, etag)
+	// After the move: until then, claim must wait for this commit phase.
+	f.area.clearAway(s.key, f)
+	return etag, err
 }
 
 // _put uploads the whole file with one PutObject; called with f.mu held,
@@ -656,13 +660,16 @@ func (f *File) _put(j *job) (string, error) {
 	f.uploaded = size
 	f.upMeta, f.upSize = meta, stored
 	f.mu.Unlock()
-	return f.settle(j.ctx, key, meta, etag)
+	return f.settle(key, meta, etag)
 }
 
 // settle makes the object just completed at uploadedKey with uploadedMeta
 // match the file as it is now: a rename or a metadata change (rsync's
 // utimes, chmod) that came while the upload ran is applied server-side.
-func (f *File) settle(ctx context.Context, uploadedKey string, uploadedMeta s3backend.ObjectMeta, etag string) (string, error) {
+// It is part of the commit phase, so only shutdown cancels it: whoever
+// waits for the phase (an unlink, a rename, a claim) expects the object
+// moved.
+func (f *File) settle(uploadedKey string, uploadedMeta s3backend.ObjectMeta, etag string) (string, error) {
 	f.mu.Lock()
 	key, meta := f.key, f.meta
 	f.mu.Unlock()
@@ -675,6 +682,7 @@ func (f *File) settle(ctx context.Context, uploadedKey string, uploadedMeta s3ba
 	if meta.Format != "" {
 		meta.RawSize = f.Stat().Size
 	}
+	ctx := f.area.ctx
 	if err := f.area.be.Copy(ctx, uploadedKey, key, &meta); err != nil {
 		return "", fmt.Errorf("move %s to %s after rename: %w", uploadedKey, key, err)
 	}

@@ -17,7 +17,9 @@ package test
 // cached listing, a rename or an unlink while an upload was being
 // committed, a kill -9 after a change in place to a file whose manifest
 // said closed, an object replaced behind the kernel's writeback cache
-// (TestReferenceWritebackStaleSize). And one behaviour the model accepts
+// (TestReferenceWritebackStaleSize), 20 bytes lost by an append after
+// close, a file's old name taken again while its multipart upload, bound
+// to that name, still ran. And one behaviour the model accepts
 // instead: a flush from a fork+exec of the writer counts as close
 // (TestReferenceExecFlushMarksClosed, skipped).
 //
