@@ -70,6 +70,9 @@ type Area struct {
 	// closed from now on skips the write-back delay: its release can reach
 	// us after Flush kicked the queue (cp returns before FUSE's RELEASE).
 	flushing atomic.Int32
+	// aborting counts abandoned multipart uploads not yet aborted: Flush
+	// waits for them too (an incomplete upload is billed storage).
+	aborting atomic.Int32
 
 	diskBytes     atomic.Int64 // bytes of staged files (the quota's measure)
 	uploadedBytes atomic.Int64 // object bytes completed in S3 by this process
@@ -205,6 +208,7 @@ func (a *Area) Create(key string, meta s3backend.ObjectMeta) (*File, error) {
 // current bytes into the staging file. The file starts with one open writer,
 // and is uploaded whole after close (in-place updates cannot stream).
 func (a *Area) Adopt(ctx context.Context, key string, meta s3backend.ObjectMeta, fill func(ctx context.Context, w *os.File) (int64, error)) (*File, error) {
+	a.claim(key, nil) // before reading what is there
 	f, err := a.newFile(key, meta)
 	if err != nil {
 		return nil, err
@@ -377,11 +381,13 @@ func (a *Area) Rename(oldKey, newKey string) (staged, inS3 bool) {
 	delete(a.files, oldKey)
 	a.files[newKey] = f
 	a.mu.Unlock()
-	inS3, commits := f.retarget(newKey)
+	commits := f.retarget(newKey)
 	a.renameMu.Unlock()
 	f.waitCommit(commits, oldKey)
 	a.notify()
-	return true, inS3
+	// After the wait: an upload that settled at oldKey before the rename
+	// left its object there.
+	return true, f.objectAt(oldKey)
 }
 
 // RenamePrefix retargets every staged file under oldPrefix (a directory key
@@ -506,6 +512,9 @@ type Pending struct {
 	UploadedBytes int64    `json:"uploaded_bytes"`
 	UploadedFiles int64    `json:"uploaded_files"`
 	Failed        []string `json:"failed,omitempty"` // "key: reason"
+	// Aborting: multipart uploads given up (the content changed) whose
+	// abort has not answered yet; sync waits for them too.
+	Aborting int `json:"aborting_uploads,omitempty"`
 
 	PartSizeBytes    int64 `json:"part_size_bytes"`
 	Concurrency      int   `json:"concurrency"`
@@ -529,6 +538,7 @@ func (a *Area) Pending() Pending {
 		RequestsInFlight: a.lim.InUse(), MemoryInUseBytes: a.mem.inUse(),
 		CompressedFiles: a.compressedFiles.Load(), CompressedRawBytes: a.compressedRaw.Load(),
 		CompressedStoredBytes: a.compressedStored.Load(),
+		Aborting:              int(a.aborting.Load()),
 	}
 	for _, f := range files {
 		st := f.Stat()
@@ -583,7 +593,7 @@ func (a *Area) Flush(ctx context.Context) error {
 		ch := a.changed
 		a.mu.Unlock()
 		p := a.Pending()
-		if p.Files == 0 {
+		if p.Files == 0 && p.Aborting == 0 {
 			if len(p.Failed) > 0 {
 				return fmt.Errorf("%d upload(s) failed: %s", len(p.Failed), strings.Join(p.Failed, "; "))
 			}

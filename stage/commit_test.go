@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -303,10 +304,12 @@ func (b *holdingBackend) UploadPart(ctx context.Context, key, id string, n int32
 
 func (b *holdingBackend) CompleteMultipart(ctx context.Context, key, id string, parts []s3backend.CompletedPart) (string, error) {
 	b.once.Do(func() { close(b.completing) })
-	<-b.complete // the server is busy; the client's ctx does not stop it
 	if _, gone := b.aborted.Load(id); gone {
 		return "", fmt.Errorf("complete %s: NoSuchUpload", key)
 	}
+	// The server has it: busy, it commits whatever the client or a later
+	// abort does.
+	<-b.complete
 	return b.memBackend.CompleteMultipart(ctx, key, id, parts)
 }
 
@@ -342,28 +345,40 @@ func TestNameTakenDuringStream(t *testing.T) {
 	for _, tt := range []struct {
 		name       string
 		completing bool // the old upload is completing when the name is taken
+		reopen     bool // and the renamed file is reopened for an append first
+		open       bool // the renamed file is still being written (no upload queued)
 	}{
-		{"parts in flight", false},
-		{"completion in flight", true},
+		{name: "parts in flight"},
+		{name: "completion in flight", completing: true},
+		{name: "reopened while completing", completing: true, reopen: true},
+		{name: "writer still open", open: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			be := &holdingBackend{memBackend: newMemBackend(), parts: make(chan struct{}), complete: make(chan struct{}), completing: make(chan struct{})}
+			be := newHoldingBackend()
 			a := newTestArea(t, be, adapt.Fixed{P: adapt.Params{PartSize: 5 * MiB, Concurrency: 2}}, 64)
 			t.Cleanup(func() { be.releaseParts(); be.releaseComplete() }) // before a.Close
 			old := make([]byte, 12*MiB)
 			rand.NewChaCha8([32]byte{3}).Read(old)
+			want := old
 			f, _ := a.Create("Log", s3backend.ObjectMeta{})
 			if _, err := f.WriteAt(old, 0); err != nil {
 				t.Fatal(err)
 			}
-			f.Flush()
-			f.Release(true)
+			if !tt.open {
+				f.Flush()
+				f.Release(true)
+			}
 			if staged, _ := a.Rename("Log", "Log.1"); !staged {
 				t.Fatal("not staged")
 			}
 			if tt.completing {
 				be.releaseParts()
 				<-be.completing
+			}
+			if tt.reopen {
+				if err := f.Open(true, false); err != nil {
+					t.Fatal(err)
+				}
 			}
 			taken := make(chan struct{})
 			go func() {
@@ -389,6 +404,12 @@ func TestNameTakenDuringStream(t *testing.T) {
 			}
 			be.releaseComplete()
 			<-taken
+			if tt.reopen || tt.open {
+				f.WriteAt([]byte("x"), int64(len(old)))
+				want = append(slices.Clip(old), 'x')
+				f.Flush()
+				f.Release(true)
+			}
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
 			if err := a.Flush(ctx); err != nil {
@@ -399,9 +420,168 @@ func TestNameTakenDuringStream(t *testing.T) {
 			if got := be.objects["Log"]; string(got) != "new" {
 				t.Errorf("Log holds %d bytes, want the new file's 3", len(got))
 			}
-			if got := be.objects["Log.1"]; !bytes.Equal(got, old) {
-				t.Errorf("Log.1 holds %d bytes, want the renamed file's %d", len(got), len(old))
+			if got := be.objects["Log.1"]; !bytes.Equal(got, want) {
+				t.Errorf("Log.1 holds %d bytes, want the renamed file's %d", len(got), len(want))
 			}
 		})
+	}
+}
+
+func newHoldingBackend() *holdingBackend {
+	return &holdingBackend{memBackend: newMemBackend(), parts: make(chan struct{}), complete: make(chan struct{}), completing: make(chan struct{})}
+}
+
+// TestSyncSurvivesClaim: an fsync of a renamed file still being written
+// (a logger's) while its old name is taken: the claim restarts its upload,
+// and the fsync waits for the new one instead of failing (EINTR).
+func TestSyncSurvivesClaim(t *testing.T) {
+	be := newHoldingBackend()
+	a := newTestArea(t, be, adapt.Fixed{P: adapt.Params{PartSize: 5 * MiB, Concurrency: 2}}, 64)
+	t.Cleanup(func() { be.releaseParts(); be.releaseComplete() })
+	data := make([]byte, 12*MiB)
+	rand.NewChaCha8([32]byte{4}).Read(data)
+	f, _ := a.Create("Log", s3backend.ObjectMeta{})
+	f.WriteAt(data, 0)
+	a.Rename("Log", "Log.1")
+	synced := make(chan error, 1)
+	go func() { synced <- f.Sync(t.Context()) }()
+	// The fsync's upload is waiting for its parts when the name is taken.
+	waitFor(t, func() bool { return f.Stat().State == Uploading })
+	g, _ := a.Create("Log", s3backend.ObjectMeta{})
+	g.Flush()
+	g.Release(true)
+	be.releaseParts()
+	be.releaseComplete()
+	if err := <-synced; err != nil {
+		t.Fatalf("fsync of Log.1: %v", err)
+	}
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	if got := be.objects["Log.1"]; !bytes.Equal(got, data) {
+		t.Errorf("Log.1 holds %d bytes after the fsync, want %d", len(got), len(data))
+	}
+}
+
+// slowCopyBackend holds every Copy until release is closed.
+type slowCopyBackend struct {
+	*holdingBackend
+	copying chan struct{} // receives when a Copy arrives
+	release chan struct{}
+}
+
+func (b *slowCopyBackend) Copy(ctx context.Context, src, dst string, meta *s3backend.ObjectMeta) error {
+	select {
+	case b.copying <- struct{}{}:
+	default:
+	}
+	<-b.release
+	return b.holdingBackend.Copy(ctx, src, dst, meta)
+}
+
+// TestRenameWhileSettling: a rename that comes after settle chose the key
+// it moves the object to (here: a chmod's in-place copy at the old key),
+// before the upload is recorded. The rename must report the object still
+// at the old key, or fs deletes it and the content is under neither name.
+func TestRenameWhileSettling(t *testing.T) {
+	hb := newHoldingBackend()
+	hb.releaseParts()
+	hb.releaseComplete()
+	be := &slowCopyBackend{holdingBackend: hb, copying: make(chan struct{}, 1), release: make(chan struct{})}
+	a := newTestArea(t, be, adapt.Fixed{P: adapt.Params{PartSize: 5 * MiB, Concurrency: 2}}, 64)
+	t.Cleanup(func() {
+		select {
+		case <-be.release:
+		default:
+			close(be.release)
+		}
+	})
+	data := make([]byte, 12*MiB)
+	rand.NewChaCha8([32]byte{5}).Read(data)
+	f, _ := a.Create("Log", s3backend.ObjectMeta{})
+	f.WriteAt(data, 0)
+	f.SetMeta(func(m *s3backend.ObjectMeta) { m.Mode = 0o600 }) // after the upload was created
+	f.Flush()
+	f.Release(true)
+	<-be.copying // settle's copy in place, for the mode
+	renamed := make(chan struct{})
+	var staged, inS3 bool
+	go func() {
+		defer close(renamed)
+		staged, inS3 = a.Rename("Log", "Log.1")
+	}()
+	time.Sleep(50 * time.Millisecond) // the rename waits for the commit phase
+	close(be.release)
+	<-renamed
+	if staged && inS3 {
+		// As fs does: the object moves with the name.
+		if err := hb.Copy(t.Context(), "Log", "Log.1", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hb.Delete(t.Context(), "Log")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	if got := hb.objects["Log.1"]; !bytes.Equal(got, data) {
+		t.Errorf("Log.1 holds %d bytes, want %d (staged %v, reported in S3 at the old key %v)", len(got), len(data), staged, inS3)
+	}
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10 s")
+		}
+	}
+}
+
+// slowAbortBackend answers AbortMultipart after a delay and counts the
+// aborts that answered.
+type slowAbortBackend struct {
+	*holdingBackend
+	aborted atomic.Int32
+}
+
+func (b *slowAbortBackend) AbortMultipart(ctx context.Context, key, id string) error {
+	time.Sleep(300 * time.Millisecond)
+	b.aborted.Add(1)
+	return nil
+}
+
+// TestFlushWaitsForAborts: a file reopened for an append after close gives
+// up its multipart upload (its last part was cut short). Sync must not
+// return before that upload is aborted: one left incomplete is billed
+// storage (found by TestReference: "multipart uploads left after sync").
+func TestFlushWaitsForAborts(t *testing.T) {
+	be := &slowAbortBackend{holdingBackend: newHoldingBackend()}
+	be.releaseComplete()
+	a := newTestArea(t, be, adapt.Fixed{P: adapt.Params{PartSize: 5 * MiB, Concurrency: 2}}, 64)
+	t.Cleanup(be.releaseParts)
+	data := make([]byte, 12*MiB)
+	rand.NewChaCha8([32]byte{6}).Read(data) // incompressible: a plain stream
+	f, _ := a.Create("b", s3backend.ObjectMeta{})
+	f.WriteAt(data, 0)
+	f.Flush()
+	f.Release(true)
+	// The upload cut the last part short: the stream can take nothing more.
+	waitFor(t, func() bool { return f.Stat().State == Uploading })
+	if err := f.Open(true, false); err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("tail"), 12*MiB)
+	f.Flush()
+	f.Release(true)
+	be.releaseParts()
+	if err := a.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := be.aborted.Load(); n != 1 {
+		t.Fatalf("sync returned with %d aborts answered, want 1", n)
 	}
 }

@@ -58,9 +58,10 @@ type File struct {
 	// closedOnDisk: the last manifest written says closed. reopened: the
 	// content changed in place since (manifest.Reopened).
 	closedOnDisk, reopened bool
-	// inS3: the object at key holds the last content closed or fsynced
-	// (its upload finished, nothing closed since).
-	inS3     bool
+	// objKey is the key whose object holds the last content closed or
+	// fsynced (its upload finished, nothing closed since), "" if none.
+	// Usually key; not if a rename came while the upload was settling.
+	objKey   string
 	state    State
 	err      error
 	dropped  bool
@@ -181,7 +182,7 @@ func (f *File) Flush() error {
 	if f.dropped || f.state != Writing {
 		return nil
 	}
-	f.flushed, f.reopened, f.inS3 = time.Now(), false, false
+	f.flushed, f.reopened, f.objKey = time.Now(), false, ""
 	if f.area.cfg.StagingSync == "close" {
 		if err := f.data.Sync(); err != nil {
 			return fmt.Errorf("sync staging file of %s: %w", f.key, err)
@@ -437,7 +438,7 @@ func (f *File) Sync(ctx context.Context) error {
 			f.mu.Unlock()
 			return err
 		}
-		f.reopened, f.inS3 = false, false // the manifest's size is the content's again
+		f.reopened, f.objKey = false, "" // the manifest's size is the content's again
 		if err := f._writeManifest(stateClosed); err != nil {
 			f.mu.Unlock()
 			return err
@@ -449,13 +450,29 @@ func (f *File) Sync(ctx context.Context) error {
 	if j == nil {
 		return f.Stat().Err
 	}
-	j.start()
-	select {
-	case <-j.done:
-	case <-ctx.Done():
-		return ctx.Err()
+	for {
+		j.start()
+		select {
+		case <-j.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !errors.Is(j.err, context.Canceled) {
+			return j.err
+		}
+		// Superseded by an upload of the same content (a chmod, a claim
+		// of the file's old name): wait for that one instead.
+		f.mu.Lock()
+		next, dropped := f.job, f.dropped
+		f.mu.Unlock()
+		switch {
+		case dropped:
+			return nil
+		case next == nil || next == j:
+			return j.err
+		}
+		j = next
 	}
-	return j.err
 }
 
 func (f *File) kick(retryFailed bool) {
@@ -495,11 +512,11 @@ func (f *File) _changeClosed() error {
 	return nil
 }
 
-// retarget changes the key (rename). It returns whether the object at the
-// old key holds the last closed content (see Area.Rename) and the commit
-// phases to wait for: an upload whose object may already exist under the
-// old key moves it itself (settle), so the old name is gone once they end.
-func (f *File) retarget(key string) (inS3 bool, commits []<-chan struct{}) {
+// retarget changes the key (rename). It returns the commit phases to wait
+// for: an upload whose object may already exist under the old key moves it
+// itself (settle), so the old name is gone once they end, unless settle
+// had chosen its key before the rename (see objectAt).
+func (f *File) retarget(key string) (commits []<-chan struct{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.key = key
@@ -511,7 +528,15 @@ func (f *File) retarget(key string) (inS3 bool, commits []<-chan struct{}) {
 		}
 	}
 	f._writeManifest(f.manifestState())
-	return f.inS3, f._commits()
+	return f._commits()
+}
+
+// objectAt reports whether the object at key holds the file's last closed
+// content.
+func (f *File) objectAt(key string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.objKey != "" && f.objKey == key
 }
 
 // waitCommit waits for the commit phases (job.commit) running at the

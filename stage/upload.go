@@ -59,6 +59,8 @@ type job struct {
 	// one and closed at its end.
 	cmu      sync.Mutex
 	inCommit chan struct{}
+	// at is the key the upload's object ended at (settle), for finish.
+	at string
 	// prev is the file's latest job before this one that may still
 	// commit, set once. Its commit must answer before this job's:
 	// otherwise the older content can land last. The chain stays short:
@@ -160,7 +162,11 @@ func (f *File) _abandonStream() {
 		f.area.log.Error("staging file incomplete", "key", f.key, "err", err)
 	}
 	f.stream = nil
-	f.area.clearAway(s.key, f)
+	if len(f._commits()) == 0 {
+		// Else a completion of s may be in flight: claim must still find
+		// it and wait (the entry goes after its settle).
+		f.area.clearAway(s.key, f)
+	}
 	f.noStream = true
 	f.zplan = zUndecided
 	f._dropBuffer()
@@ -171,8 +177,11 @@ func (f *File) _abandonStream() {
 	}
 	be := f.area.be
 	f.area.jobs.Add(1)
+	f.area.aborting.Add(1)
 	go func() {
 		defer f.area.jobs.Done()
+		defer f.area.notify()
+		defer f.area.aborting.Add(-1)
 		s.wg.Wait()
 		f.closeSide(s)
 		<-s.created
@@ -516,7 +525,7 @@ func (f *File) finish(j *job, etag string, err error) {
 		f.area.notify()
 		return
 	}
-	f.state, f.inS3 = Uploaded, true
+	f.state, f.objKey = Uploaded, j.at
 	forget := f.handles == 0
 	raw := f.size
 	f.mu.Unlock()
@@ -605,7 +614,7 @@ func (f *File) uploadOnce(j *job) (string, error) {
 	f.upMeta, f.upSize = s.meta, s.sealed
 	f.mu.Unlock()
 	f.closeSide(s)
-	etag, err = f.settle(s.key, s.meta, etag)
+	etag, err = f.settle(j, s.key, s.meta, etag)
 	// After the move: until then, claim must wait for this commit phase.
 	f.area.clearAway(s.key, f)
 	return etag, err
@@ -660,7 +669,7 @@ func (f *File) _put(j *job) (string, error) {
 	f.uploaded = size
 	f.upMeta, f.upSize = meta, stored
 	f.mu.Unlock()
-	return f.settle(key, meta, etag)
+	return f.settle(j, key, meta, etag)
 }
 
 // settle makes the object just completed at uploadedKey with uploadedMeta
@@ -669,10 +678,11 @@ func (f *File) _put(j *job) (string, error) {
 // It is part of the commit phase, so only shutdown cancels it: whoever
 // waits for the phase (an unlink, a rename, a claim) expects the object
 // moved.
-func (f *File) settle(uploadedKey string, uploadedMeta s3backend.ObjectMeta, etag string) (string, error) {
+func (f *File) settle(j *job, uploadedKey string, uploadedMeta s3backend.ObjectMeta, etag string) (string, error) {
 	f.mu.Lock()
 	key, meta := f.key, f.meta
 	f.mu.Unlock()
+	j.at = uploadedKey
 	if key == uploadedKey && metaEqual(meta, uploadedMeta) {
 		return etag, nil
 	}
@@ -686,6 +696,7 @@ func (f *File) settle(uploadedKey string, uploadedMeta s3backend.ObjectMeta, eta
 	if err := f.area.be.Copy(ctx, uploadedKey, key, &meta); err != nil {
 		return "", fmt.Errorf("move %s to %s after rename: %w", uploadedKey, key, err)
 	}
+	j.at = key
 	if key == uploadedKey {
 		return "", nil
 	}

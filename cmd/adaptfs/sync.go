@@ -124,7 +124,7 @@ func waitUploads(ctx context.Context, dir string, quiet bool) error {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if p.Files == 0 {
+		if p.Files == 0 && p.Aborting == 0 {
 			if bar != nil {
 				bar.Finish()
 			}
