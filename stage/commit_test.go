@@ -585,3 +585,80 @@ func TestFlushWaitsForAborts(t *testing.T) {
 		t.Fatalf("sync returned with %d aborts answered, want 1", n)
 	}
 }
+
+// midBodyBackend's first Put reads one byte of its body, then waits for
+// resume before reading the rest (a slow link).
+type midBodyBackend struct {
+	*memBackend
+	sending, resume chan struct{}
+	once            sync.Once
+}
+
+func (b *midBodyBackend) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, meta s3backend.ObjectMeta) (string, error) {
+	first := false
+	b.once.Do(func() { first = true })
+	if first {
+		one := make([]byte, 1)
+		if _, err := io.ReadFull(body, one); err != nil {
+			return "", err
+		}
+		close(b.sending)
+		<-b.resume
+		body.Seek(0, io.SeekStart)
+	}
+	return b.memBackend.Put(ctx, key, body, size, meta)
+}
+
+// TestPutSendsTheClosedContent: a file reopened and changed in place while
+// its PutObject is on the wire. The Put cannot be cancelled once sent
+// (its commit phase), so it must send the content as closed; it read the
+// staging file as it went and stored bytes that were never closed (found
+// by TestReference: "read b: first difference at 3" after kill -9).
+func TestPutSendsTheClosedContent(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		size, memMB int
+	}{
+		{"small file", 20 << 10, 64},
+		{"in a RAM buffer", 3 << 20, 64},
+		{"no RAM left: a side file", 3 << 20, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			size := tt.size
+			be := &midBodyBackend{memBackend: newMemBackend(), sending: make(chan struct{}), resume: make(chan struct{})}
+			a := newTestArea(t, be, adapt.Fixed{P: adapt.Params{PartSize: 8 * MiB, Concurrency: 2}}, tt.memMB)
+			t.Cleanup(func() {
+				select {
+				case <-be.resume:
+				default:
+					close(be.resume)
+				}
+			})
+			closed := make([]byte, size)
+			rand.NewChaCha8([32]byte{7}).Read(closed)
+			f, _ := a.Create("b", s3backend.ObjectMeta{})
+			f.WriteAt(closed, 0)
+			f.Flush()
+			f.Release(true)
+			<-be.sending
+			if err := f.Open(true, false); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteAt([]byte("changed, never closed"), 3); err != nil {
+				t.Fatal(err)
+			}
+			close(be.resume)
+			waitFor(t, func() bool { be.mu.Lock(); defer be.mu.Unlock(); _, ok := be.objects["b"]; return ok })
+			be.mu.Lock()
+			got := be.objects["b"]
+			be.mu.Unlock()
+			if !bytes.Equal(got, closed) {
+				i := 0
+				for i < min(len(got), len(closed)) && got[i] == closed[i] {
+					i++
+				}
+				t.Fatalf("the object differs from the closed content at byte %d", i)
+			}
+		})
+	}
+}

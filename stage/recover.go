@@ -41,9 +41,9 @@ func (a *Area) Recover(ctx context.Context) (RecoveryReport, error) {
 			os.Remove(filepath.Join(a.dir, name)) // torn write of a manifest that was replaced
 			continue
 		}
-		if strings.HasSuffix(name, ".zst") && !e.IsDir() {
-			// Compressed bytes of an upload that restarts: remade from
-			// the staging file.
+		if (strings.HasSuffix(name, ".zst") || strings.HasSuffix(name, putSuffix)) && !e.IsDir() {
+			// Compressed bytes, or a PutObject's snapshot, of an upload
+			// that restarts: remade from the staging file.
 			os.Remove(filepath.Join(a.dir, name))
 			continue
 		}

@@ -1,12 +1,14 @@
 package stage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -646,9 +648,12 @@ func (f *File) _put(j *job) (string, error) {
 	}
 	var body io.ReadSeeker = io.NewSectionReader(src, 0, stored)
 	release := func() {}
-	if stored >= bufferFillThreshold {
+	if policy == nil {
+		// The PutObject cannot be cancelled once sent (see commit), and a
+		// writer may reopen the file meanwhile and change the staging file
+		// in place: send a copy of the content as it was closed.
 		var err error
-		if body, release, err = f.area.body(src, nil, 0, stored); err != nil {
+		if body, release, err = f.snapshot(stored); err != nil {
 			f.area.release()
 			return "", fmt.Errorf("read %s from staging: %w", key, err)
 		}
@@ -671,6 +676,40 @@ func (f *File) _put(j *job) (string, error) {
 	f.mu.Unlock()
 	return f.settle(j, key, meta, etag)
 }
+
+// snapshot copies the staging file's first size bytes for a PutObject: in
+// RAM (small files, or a buffer from the memory budget), else in a side
+// file next to it (<id>.put, removed by release, and by recovery).
+func (f *File) snapshot(size int64) (io.ReadSeeker, func(), error) {
+	if size < bufferFillThreshold {
+		b := make([]byte, size)
+		if _, err := f.data.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
+			return nil, nil, err
+		}
+		return bytes.NewReader(b), func() {}, nil
+	}
+	if b := f.area.mem.get(size); b != nil {
+		if err := b.load(f.data, 0, 0, size); err != nil {
+			f.area.mem.put(b)
+			return nil, nil, err
+		}
+		return b.reader(), func() { f.area.mem.put(b) }, nil
+	}
+	path := filepath.Join(f.area.dir, f.id+putSuffix)
+	side, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, nil, err
+	}
+	drop := func() { side.Close(); os.Remove(path) }
+	if _, err := io.Copy(side, io.NewSectionReader(f.data, 0, size)); err != nil {
+		drop()
+		return nil, nil, err
+	}
+	return io.NewSectionReader(side, 0, size), drop, nil
+}
+
+// putSuffix names the side file of a PutObject's snapshot.
+const putSuffix = ".put"
 
 // settle makes the object just completed at uploadedKey with uploadedMeta
 // match the file as it is now: a rename or a metadata change (rsync's

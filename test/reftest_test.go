@@ -523,6 +523,8 @@ func (sm *refMachine) WriteAt(t *rapid.T) {
 	if len(data) == 0 {
 		return // POSIX: a write of nothing changes nothing, not even the size
 	}
+	// A new slice: durable (and an ambiguity list) may share the old one.
+	mf.data = slices.Clone(mf.data)
 	if end := off + len(data); end > len(mf.data) {
 		mf.data = append(mf.data, make([]byte, end-len(mf.data))...)
 	}
