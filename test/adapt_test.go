@@ -7,6 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,5 +209,71 @@ func TestBandwidthDropAdapts(t *testing.T) {
 	}
 	if final.Network == nil || final.Network.BottleneckBandwidthBps <= 0 {
 		t.Errorf("stats.json has no link estimate after a 400 MiB upload: %+v", final.Network)
+	}
+}
+
+// TestProbe: `adaptfs probe` measures the link with a temporary upload
+// (nothing stays in the bucket), prints what it measured, saves the
+// endpoint's profile, and the next mount starts from it. A missing bucket
+// is an error that names it.
+func TestProbe(t *testing.T) {
+	requireFuse(t)
+	wan.Require(t)
+	link := wan.UpForTest(t, wan.Config{Name: "probetest", RateMbit: 50, RTTms: 40})
+	srv := serverBehind(t, link)
+	harness.CreateBucketTB(t, srv, "probed")
+	staging := filepath.Join(t.TempDir(), "staging")
+	out, err := harness.RunAdaptfs(t.Context(), shared.bin, srv, "probe", "--staging-dir", staging, "--duration", "8s", "probed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("adaptfs probe:\n%s", out)
+	num := func(re string) float64 {
+		t.Helper()
+		m := regexp.MustCompile(re).FindSubmatch(out)
+		if m == nil {
+			t.Fatalf("probe output lacks %q", re)
+		}
+		v, err := strconv.ParseFloat(string(m[1]), 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if g := num(`goodput\s+([0-9.]+) Mbit/s`); g < 20 || g > 52 {
+		t.Errorf("goodput %.1f Mbit/s on a 50 Mbit/s link", g)
+	}
+	if rtt := num(`propagation RTT\s+([0-9.]+) ms`); rtt < 38 || rtt > 80 {
+		t.Errorf("propagation RTT %.1f ms on a 40 ms link", rtt)
+	}
+	partMiB := num(`start parameters\s+part size ([0-9]+) MiB`)
+	conc := num(`start parameters\s+part size [0-9]+ MiB, concurrency ([0-9]+)`)
+	if _, err := os.Stat(filepath.Join(staging, "link-profile.json")); err != nil {
+		t.Errorf("no profile saved: %v", err)
+	}
+	// Nothing stays behind: no object, no multipart upload.
+	sums, markers, err := harness.BucketContents(t.Context(), srv.Client, "probed", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sums)+len(markers) > 0 {
+		t.Errorf("the probe left objects: %v %v", sums, markers)
+	}
+	if ups, err := harness.ListMultipartUploads(t.Context(), srv.Client, "probed"); err != nil || len(ups) > 0 {
+		t.Errorf("the probe left multipart uploads: %v (%v)", ups, err)
+	}
+
+	// The next mount on that staging directory starts where the probe ended.
+	m := harness.MountTB(t, harness.MountOptions{Bin: shared.bin, Server: srv, BucketPath: "probed", StagingDir: staging})
+	log := m.LogTail(50)
+	want := fmt.Sprintf("part_size_bytes=%d concurrency=%d", int64(partMiB)<<20, int(conc))
+	if !strings.Contains(log, "starting from the link profile learned last time") || !strings.Contains(log, want) {
+		t.Errorf("the mount did not start from the probed profile (%s):\n%s", want, log)
+	}
+
+	// A bucket that does not exist: an error that names it.
+	out, err = harness.RunAdaptfs(t.Context(), shared.bin, srv, "probe", "--staging-dir", t.TempDir(), "--duration", "2s", "no-such-bucket")
+	if err == nil || !strings.Contains(string(out), "no-such-bucket") {
+		t.Errorf("probe of a missing bucket: err %v, output %q", err, out)
 	}
 }

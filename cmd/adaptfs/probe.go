@@ -116,7 +116,7 @@ func cmdProbe(ctx context.Context, args []string) error {
 	<-done // saves the profile
 	snap := ctrl.Snapshot()
 	e := snap.Estimates
-	fmt.Printf("sent %.1f MiB in %v\n", float64(sent)/(1<<20), *dur)
+	fmt.Printf("completed parts       %.1f MiB in %v (parts still in flight at the end are not counted)\n", float64(sent)/(1<<20), *dur)
 	fmt.Printf("goodput               %.1f Mbit/s (bottleneck estimate %.1f Mbit/s)\n", e.GoodputBps/1e6, e.BottleneckBandwidthBps/1e6)
 	fmt.Printf("propagation RTT       %.1f ms (%s), smoothed %.1f ms, inflation %.0f%%\n", 1000*e.PropagationRTTSeconds, e.RTTSource, 1000*e.SmoothedRTTSeconds, 100*e.RTTInflation)
 	fmt.Printf("errors                %.2f%% of requests, retries %.2f%%\n", 100*e.ErrorRate, 100*e.RetryRate)

@@ -267,3 +267,17 @@ func randomHex(n int) string {
 
 // PID returns the server's process id.
 func (s *Server) PID() int { return s.cmd.Process.Pid }
+
+// RunAdaptfs runs a one-shot adaptfs command (probe, sync…) against s:
+// args follow the subcommand, with --endpoint, --path-style and --region
+// added. It returns the combined output.
+func RunAdaptfs(ctx context.Context, bin string, s *Server, sub string, args ...string) ([]byte, error) {
+	all := append([]string{sub, "--endpoint", s.Endpoint, "--path-style", "--region", s.Region}, args...)
+	cmd := exec.CommandContext(ctx, bin, all...)
+	cmd.Env = childEnv(s, nil)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("adaptfs %s: %w\n%s", sub, err, out)
+	}
+	return out, nil
+}

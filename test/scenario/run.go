@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,7 +37,15 @@ type Emulator interface {
 type Config struct {
 	Name    string `json:"name"`
 	Options string `json:"options"` // adaptfs mount -o value
+	// Warm: `adaptfs probe` runs on the scenario's first link for
+	// WarmProbe before the mount (not timed), so the mount starts from the
+	// endpoint's saved profile, as a second transfer to the same endpoint
+	// would.
+	Warm bool `json:"warm,omitempty"`
 }
+
+// WarmProbe is how long a warm configuration's probe measures the link.
+const WarmProbe = 20 * time.Second
 
 // Configs returns the configurations every scenario compares: adaptfs's
 // own (adaptive once the controller lands) and the fixed ones of the tools
@@ -58,6 +67,7 @@ func ExtraConfigs() []Config {
 		{Name: "compression-off", Options: "compression=off"},
 		{Name: "zstd-fast", Options: "compression=zstd-fast"},
 		{Name: "zstd-max", Options: "compression=zstd-max"},
+		{Name: "adaptfs-warm", Warm: true},
 	}
 }
 
@@ -122,7 +132,10 @@ type Runner struct {
 	Logf    func(format string, args ...any)
 }
 
-var bucketChars = regexp.MustCompile(`[^a-z0-9-]+`)
+var (
+	bucketChars = regexp.MustCompile(`[^a-z0-9-]+`)
+	startParams = regexp.MustCompile(`start parameters.*`)
+)
 
 // Run copies src (whose sums are want) into a fresh bucket through a fresh
 // mount with cfg, following the scenario's schedule, until durable, and
@@ -150,9 +163,19 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario, src string, want map[str
 	if err := r.Link.Apply(sched[0]); err != nil {
 		return res, err
 	}
+	staging := filepath.Join(dir, "staging")
+	if cfg.Warm {
+		out, err := harness.RunAdaptfs(ctx, r.Bin, r.Server, "probe", "--staging-dir", staging, "--duration", WarmProbe.String(), bucket)
+		if err != nil {
+			return res, err
+		}
+		if r.Logf != nil {
+			r.Logf("%s rep %d: %s", cfg.Name, rep, bytes.TrimSpace(startParams.Find(out)))
+		}
+	}
 	m, err := harness.StartMount(ctx, harness.MountOptions{
 		Bin: r.Bin, Server: r.Server, BucketPath: bucket,
-		Dir: filepath.Join(dir, "mnt"), StagingDir: filepath.Join(dir, "staging"), ExtraArgs: extra,
+		Dir: filepath.Join(dir, "mnt"), StagingDir: staging, ExtraArgs: extra,
 	})
 	if err != nil {
 		return res, err
