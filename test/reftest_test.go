@@ -19,7 +19,9 @@ package test
 // said closed, an object replaced behind the kernel's writeback cache
 // (TestReferenceWritebackStaleSize), 20 bytes lost by an append after
 // close, a file's old name taken again while its multipart upload, bound
-// to that name, still ran. And one behaviour the model accepts
+// to that name, still ran, sync returning before a given-up multipart
+// upload was aborted; and in the model itself, a durable content that
+// shared its bytes with the current one. And one behaviour the model accepts
 // instead: a flush from a fork+exec of the writer counts as close
 // (TestReferenceExecFlushMarksClosed, skipped).
 //
