@@ -386,8 +386,8 @@ func (a *Area) Rename(oldKey, newKey string) (staged, inS3 bool) {
 	f.waitCommit(commits, oldKey)
 	a.notify()
 	// After the wait: an upload that settled at oldKey before the rename
-	// left its object there.
-	return true, f.objectAt(oldKey)
+	// left its object there; the caller moves it.
+	return true, f.moveObject(oldKey, newKey)
 }
 
 // RenamePrefix retargets every staged file under oldPrefix (a directory key

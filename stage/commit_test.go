@@ -227,6 +227,18 @@ func TestRenameUploadedStaged(t *testing.T) {
 			t.Fatalf("k2 holds %q (%v)", got, ok)
 		}
 	})
+	t.Run("held by a reader, renamed twice", func(t *testing.T) {
+		be := &lateBackend{memBackend: newMemBackend(), entered: make(chan struct{})}
+		a := newTestArea(t, be, adapt.Fixed{P: adapt.Params{PartSize: 8 * MiB, Concurrency: 2}}, 64)
+		f := uploadedHeld(t, a, "k", "content")
+		renameAsFS(t, a, be, "k", "k2")
+		renameAsFS(t, a, be, "k2", "k3") // the object is at k2 now
+		f.Release(false)
+		a.Flush(t.Context())
+		if got, ok := be.object("k3"); !ok || string(got) != "content" {
+			t.Fatalf("k3 holds %q (%v)", got, ok)
+		}
+	})
 	t.Run("reopened for writing, then a crash", func(t *testing.T) {
 		be := &lateBackend{memBackend: newMemBackend(), entered: make(chan struct{})}
 		cfg := DefaultConfig()
@@ -660,5 +672,38 @@ func TestPutSendsTheClosedContent(t *testing.T) {
 				t.Fatalf("the object differs from the closed content at byte %d", i)
 			}
 		})
+	}
+}
+
+// TestSyncAcrossChmod: an fsync whose upload is superseded by a chmod (the
+// upload is redone with the new mode) reports the outcome of the upload
+// that ran, not the cancellation of the first (EINTR).
+func TestSyncAcrossChmod(t *testing.T) {
+	be := &lateBackend{memBackend: newMemBackend(), entered: make(chan struct{})}
+	a := newTestArea(t, be, adapt.Fixed{P: adapt.Params{PartSize: 64 * MiB, Concurrency: 4}}, 1)
+	data := make([]byte, 4*MiB) // no RAM buffer: a side-file snapshot, a wide window
+	rand.NewChaCha8([32]byte{8}).Read(data)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 200 {
+		key := fmt.Sprint("k", i)
+		f, _ := a.Create(key, s3backend.ObjectMeta{})
+		f.WriteAt(data, 0)
+		f.Open(false, false)
+		f.Flush()
+		f.Release(true)
+		synced := make(chan error, 1)
+		go func() { synced <- f.Sync(t.Context()) }()
+		time.Sleep(time.Duration(r.IntN(3000)) * time.Microsecond)
+		f.SetMeta(func(m *s3backend.ObjectMeta) { m.Mode = 0o600 })
+		if err := <-synced; err != nil {
+			t.Fatalf("round %d: fsync: %v (state %v)", i, err, f.Stat().State)
+		}
+		f.Release(false)
+		if err := a.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := be.object(key); !bytes.Equal(got, data) {
+			t.Fatalf("round %d: the object has %d bytes, want %d", i, len(got), len(data))
+		}
 	}
 }

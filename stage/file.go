@@ -468,7 +468,10 @@ func (f *File) Sync(ctx context.Context) error {
 		switch {
 		case dropped:
 			return nil
-		case next == nil || next == j:
+		case next == nil:
+			// Ended meanwhile: its outcome is the file's.
+			return f.Stat().Err
+		case next == j:
 			return j.err
 		}
 		j = next
@@ -531,12 +534,16 @@ func (f *File) retarget(key string) (commits []<-chan struct{}) {
 	return f._commits()
 }
 
-// objectAt reports whether the object at key holds the file's last closed
-// content.
-func (f *File) objectAt(key string) bool {
+// moveObject reports whether the object at from holds the file's last
+// closed content, and records it at to (the caller copies it there).
+func (f *File) moveObject(from, to string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.objKey != "" && f.objKey == key
+	if f.objKey == "" || f.objKey != from {
+		return false
+	}
+	f.objKey = to
+	return true
 }
 
 // waitCommit waits for the commit phases (job.commit) running at the

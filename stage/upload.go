@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -607,6 +606,7 @@ func (f *File) uploadOnce(j *job) (string, error) {
 			f.noStream = false
 		}
 		f.mu.Unlock()
+		f.area.clearAway(s.key, f) // nothing of s is left to move
 		return "", fmt.Errorf("complete %s: %w", s.key, err)
 	}
 	f.mu.Lock()
@@ -679,12 +679,12 @@ func (f *File) _put(j *job) (string, error) {
 
 // snapshot copies the staging file's first size bytes for a PutObject: in
 // RAM (small files, or a buffer from the memory budget), else in a side
-// file next to it (<id>.put, removed by release, and by recovery).
+// file next to it (<id>-*.put, removed by release, and by recovery).
 func (f *File) snapshot(size int64) (io.ReadSeeker, func(), error) {
 	if size < bufferFillThreshold {
 		b := make([]byte, size)
-		if _, err := f.data.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
-			return nil, nil, err
+		if _, err := io.ReadFull(io.NewSectionReader(f.data, 0, size), b); err != nil {
+			return nil, nil, fmt.Errorf("staging file shorter than %d bytes: %w", size, err)
 		}
 		return bytes.NewReader(b), func() {}, nil
 	}
@@ -695,15 +695,15 @@ func (f *File) snapshot(size int64) (io.ReadSeeker, func(), error) {
 		}
 		return b.reader(), func() { f.area.mem.put(b) }, nil
 	}
-	path := filepath.Join(f.area.dir, f.id+putSuffix)
-	side, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	// A name per job: a cancelled job may still be copying.
+	side, err := os.CreateTemp(f.area.dir, f.id+"-*"+putSuffix)
 	if err != nil {
 		return nil, nil, err
 	}
-	drop := func() { side.Close(); os.Remove(path) }
-	if _, err := io.Copy(side, io.NewSectionReader(f.data, 0, size)); err != nil {
+	drop := func() { side.Close(); os.Remove(side.Name()) }
+	if n, err := io.Copy(side, io.NewSectionReader(f.data, 0, size)); err != nil || n != size {
 		drop()
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("copy %d bytes of the staging file: %d copied: %w", size, n, err)
 	}
 	return io.NewSectionReader(side, 0, size), drop, nil
 }
