@@ -44,10 +44,16 @@ const (
 	noisyRollbackFactor = 3
 	probeGrowth         = 1.5 // concurrency step when aggressive or scaling linearly
 	randomLossGrowth    = 2.0 // concurrency step under random loss before the first decrease
-	linearScaling       = 0.7 // a step "scaled linearly" if it gained this share of the added streams
-	maxDecreaseDiv      = 16  // one decrease divides concurrency by at most this
-	strongFactor        = 3.0 // a signal this many thresholds strong needs one interval even when conservative
-	partBand            = 0.25
+	// The first step under random loss: the streams a loss-capped link
+	// needs are several times the start, and with min_adaptation_interval
+	// between steps a transfer otherwise spends its first 20 s at a
+	// quarter of them (the lossy benchmark). A step this large that buys
+	// little is halved back (see evaluate).
+	randomLossFirstGrowth = 4.0
+	linearScaling         = 0.7 // a step "scaled linearly" if it gained this share of the added streams
+	maxDecreaseDiv        = 16  // one decrease divides concurrency by at most this
+	strongFactor          = 3.0 // a signal this many thresholds strong needs one interval even when conservative
+	partBand              = 0.25
 	// A TCP RTT below proxyRTTLocal (a peer on this host), this many times
 	// below the quickest request's and by more than proxyRTTGap is to a
 	// proxy, not the server (tcpEndsEarly).

@@ -484,3 +484,36 @@ func TestTCPToAProxy(t *testing.T) {
 	checkf(t, gp >= 0.9*gd, "goodput via the proxy %.1f Mbit/s < 90%% of %.1f direct: %s", gp/1e6, gd/1e6, eventsString(proxied.events))
 	checkf(t, rtt >= 0.035, "propagation RTT %.2f ms via the proxy, the path's is 40", 1000*rtt)
 }
+
+// TestRandomLossFirstStep: under measured random loss the first step is
+// ×4, so a short transfer on a loss-capped link reaches the streams it
+// needs within seconds (the lossy benchmark's 192 MiB take ~30 s); where
+// the loss is a shallow buffer's congestion and the big step buys nothing,
+// it is halved back and the link stays full.
+func TestRandomLossFirstStep(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		link    simLink
+		d       time.Duration
+		minMbit float64
+	}{
+		// ×2 steps: 35.8 Mbit/s over the first 30 s.
+		{"100 Mbit/s 40 ms 0.5% loss, 30 s", simLink{RateMbit: 100, RTT: 40 * time.Millisecond, Loss: 0.005}, 30 * time.Second, 60},
+		{"100 Mbit/s 40 ms 0.5% loss, 60 s", simLink{RateMbit: 100, RTT: 40 * time.Millisecond, Loss: 0.005}, time.Minute, 85},
+		// A 16 KiB buffer: congestion shows as retransmits without a queue.
+		{"100 Mbit/s 40 ms shallow buffer, 60 s", simLink{RateMbit: 100, RTT: 40 * time.Millisecond, QueueBytes: 16 << 10}, time.Minute, 95},
+		{"200 Mbit/s 10 ms shallow buffer, 60 s", simLink{RateMbit: 200, RTT: 10 * time.Millisecond, QueueBytes: 24 << 10}, time.Minute, 188},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var sum float64
+			for seed := uint64(1); seed <= 3; seed++ {
+				r := runController(DefaultConfig(), constLink(tt.link), tt.d, runOpts{seed: seed, tcp: true})
+				sum += r.sim.goodputMbit()
+				if seed == 1 {
+					t.Logf("%.1f Mbit/s\n%s", r.sim.goodputMbit(), eventsString(r.ctl.Snapshot().Events))
+				}
+			}
+			checkf(t, sum/3 >= tt.minMbit, "mean goodput %.1f Mbit/s over %v, want ≥ %.0f", sum/3, tt.d, tt.minMbit)
+		})
+	}
+}

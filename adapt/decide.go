@@ -352,8 +352,12 @@ func (c *Controller) proposeConcurrency(now time.Time, s signals, cur Params) pr
 		target = max(n+1, int(math.Ceil(float64(n)*probeGrowth)))
 		reason = "probe ×1.5 (aggressive_adaptation)"
 	case randomLoss:
-		target = max(n+1, int(math.Ceil(float64(n)*randomLossGrowth)))
-		reason = fmt.Sprintf("probe ×2: TCP loss %.2f%% without RTT inflation is random loss, each stream is capped by it", 100*s.tcpLoss)
+		g := randomLossGrowth
+		if _, changed := c.lastChange[ParamConcurrency]; !changed {
+			g = randomLossFirstGrowth
+		}
+		target = max(n+1, int(math.Ceil(float64(n)*g)))
+		reason = fmt.Sprintf("probe ×%g: TCP loss %.2f%% without RTT inflation is random loss, each stream is capped by it", g, 100*s.tcpLoss)
 	case c.lastUpLinear:
 		target = max(n+1, int(math.Ceil(float64(n)*probeGrowth)))
 		reason = "probe ×1.5: the last step scaled linearly"
@@ -606,6 +610,16 @@ func (c *Controller) evaluate(now time.Time, s signals) {
 			}
 			c.ceiling, c.ceilingUntil = int(p.old)+1, now.Add(c.backoff)
 			c.lastUpLinear = false
+		case p.new >= 3*p.old && !p.jump:
+			// A big step that bought little: the streams were not the
+			// limit for most of it (congestion that looks random on a
+			// shallow buffer). Back to the geometric midpoint.
+			mid := math.Round(math.Sqrt(p.old * p.new))
+			c.rollbackTo(now, s, p, gain, mid, fmt.Sprintf("a ×%.0f step bought %+.0f%%: back to the midpoint", p.new/p.old, 100*gain))
+			c.decreased = true // no more multiplicative steps: the limit is near
+			c.bumpBackoff()
+			c.ceiling, c.ceilingUntil = int(p.new), now.Add(c.backoff)
+			c.lastUpLinear = false
 		default: // plateau without a queue: hold here, probe again later
 			c.bumpBackoff()
 			c.ceiling, c.ceilingUntil = int(p.new)+1, now.Add(c.backoff)
@@ -654,17 +668,22 @@ func (c *Controller) rollback(now time.Time, s signals, p *pendingChange, gain f
 	if gain >= -c.thrBw() {
 		reason = fmt.Sprintf("rollback: goodput %+.0f%% while RTT inflated %.0f%%: only queue, no gain", 100*gain, 100*s.inflWin)
 	}
-	c.set(p.param, p.old)
+	c.rollbackTo(now, s, p, gain, p.old, reason)
+}
+
+// rollbackTo undoes the pending change p (wholly, or part way to to).
+func (c *Controller) rollbackTo(now time.Time, s signals, p *pendingChange, gain, to float64, reason string) {
+	c.set(p.param, to)
 	c.lastChange[p.param] = now
 	c.counters.Rollbacks++
 	c.confidence *= 0.5
 	seq := c.appendEvent(Event{
-		At: now, Param: p.param, Old: p.new, New: p.old,
+		At: now, Param: p.param, Old: p.new, New: to,
 		Reason:        reason,
 		Trigger:       c.triggerMap(s),
 		PredictedGain: recovery(gain),
 		RolledBack:    true, Reverts: p.seq,
 	})
-	c.startMeasuring(now, s, seq, p.param, p.new, p.old, s.gWin, true)
+	c.startMeasuring(now, s, seq, p.param, p.new, to, s.gWin, true)
 	c.cTrig, c.pTrig = trigger{}, trigger{}
 }
