@@ -66,8 +66,10 @@
 //     ceiling: +1, ×1.5 after a step that gained ≥ 70 % of linear scaling or
 //     when aggressive; ×2 under random loss (TCP loss without RTT inflation
 //     caps each stream, so goodput scales with streams; measured, so one
-//     interval of evidence suffices) until the first decrease since the
-//     link last improved, as TCP leaves slow start at its first loss; when
+//     interval of evidence suffices), ×4 for the session's first step,
+//     until the first decrease since the link last improved, as TCP leaves
+//     slow start at its first loss (a ×4 step that bought nothing is
+//     halved back to its geometric midpoint and counts as one); when
 //     goodput rose by itself (the link improved), jump
 //     back to the best operating point of the last 10 minutes. Loss without
 //     inflation does not stop probing: it is random loss, and more streams
