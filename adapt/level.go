@@ -18,6 +18,9 @@ const (
 	levelMinFrames  = 3               // frames before a level's curve is trusted
 	levelMaxAge     = 2 * time.Minute // a curve not refreshed for this long is not trusted
 	appLimitedProbe = 2.0             // link capacity assumed over the goodput when app-limited
+	// minDeliveredShare: a level's delivered rate caps its value only when
+	// it is at least this share of workers × speed (see value).
+	minDeliveredShare = 0.25
 )
 
 // LevelCurve is what one compression level does to the data flowing now.
@@ -201,8 +204,13 @@ func (l *LevelChooser) value(level int, net float64, now time.Time) (float64, bo
 	if s.frames < levelMinFrames || now.Sub(s.last) > levelMaxAge || net <= 0 {
 		return 0, false
 	}
-	v := math.Min(float64(l.workers)*s.speed, net*s.ratio)
-	if s.delivered > 0 && now.Sub(s.deliveredAt) < memoryMaxAge {
+	cpu := float64(l.workers) * s.speed
+	v := math.Min(cpu, net*s.ratio)
+	// Far below what the workers manage, the uploads waited for the writer
+	// (a tree of small files, a pause), not for compression: that rate
+	// says nothing of the level (it took zstd-fast for 147 Mbit/s on the
+	// loopback and stored 1 GiB of zeros as-is).
+	if s.delivered > 0 && now.Sub(s.deliveredAt) < memoryMaxAge && s.delivered >= minDeliveredShare*cpu {
 		v = math.Min(v, s.delivered*(1+l.cfg.BandwidthChangeThreshold/l.sens()))
 	}
 	return v, true

@@ -1,6 +1,7 @@
 package adapt
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -255,5 +256,31 @@ func TestLevelLearnsItsRealCPU(t *testing.T) {
 	got := runLevels(t, l, clk, func(time.Duration) codecModel { return busy }, 1e9, 10*time.Minute, 9)
 	if got != 0 || len(r.events) > 2 {
 		t.Fatalf("level %s after %d events (%+v), want none after at most two", levelNames[got], len(r.events), r.events)
+	}
+}
+
+// TestLevelValueIgnoresAStarvedRate: a delivered rate far below what the
+// workers manage came from uploads waiting for the writer, not for
+// compression, and does not cap the level's value; one within reach of
+// the workers does (TestLevelLearnsItsRealCPU).
+func TestLevelValueIgnoresAStarvedRate(t *testing.T) {
+	now := simEpoch
+	for _, tt := range []struct {
+		name      string
+		delivered float64
+		want      float64
+	}{
+		{"starved by the writer", 18e6, 200e6},
+		{"the machine's real share", 100e6, 110e6}, // × (1 + bandwidth threshold)
+		{"none measured", 0, 200e6},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l := NewLevelChooser(DefaultConfig(), &simClock{t: now}, levelNames, 2, 1, true)
+			l.stats[1] = levelStat{ratio: 4, speed: 100e6, frames: levelMinFrames, last: now, delivered: tt.delivered, deliveredAt: now}
+			v, ok := l.value(1, 1e9, now)
+			if !ok || math.Abs(v-tt.want) > 1 {
+				t.Fatalf("value %.0f (%v), want %.0f", v, ok, tt.want)
+			}
+		})
 	}
 }

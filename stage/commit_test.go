@@ -707,3 +707,34 @@ func TestSyncAcrossChmod(t *testing.T) {
 		}
 	}
 }
+
+// revivingBackend's uploads survive the first abort, as one does on S3 (and
+// versitygw) when a part the server was still receiving completes after it.
+type revivingBackend struct {
+	*memBackend
+	aborts atomic.Int32
+}
+
+func (b *revivingBackend) AbortMultipart(ctx context.Context, key, id string) error {
+	b.aborts.Add(1)
+	return nil
+}
+
+func (b *revivingBackend) ListParts(ctx context.Context, key, id string) ([]s3backend.CompletedPart, error) {
+	if b.aborts.Load() < 2 {
+		return []s3backend.CompletedPart{{Number: 1}}, nil
+	}
+	return nil, s3backend.ErrNoSuchUpload
+}
+
+// TestAbortUntilGone: an abort is checked, and repeated while the upload
+// is still there (found by TestReference: an upload left after sync).
+func TestAbortUntilGone(t *testing.T) {
+	be := &revivingBackend{memBackend: newMemBackend()}
+	if err := abortFully(t.Context(), be, "b", "up0"); err != nil {
+		t.Fatal(err)
+	}
+	if n := be.aborts.Load(); n != 2 {
+		t.Fatalf("%d aborts, want 2", n)
+	}
+}

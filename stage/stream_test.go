@@ -79,6 +79,11 @@ func (m *memBackend) CompleteMultipart(ctx context.Context, key, id string, part
 
 func (m *memBackend) AbortMultipart(ctx context.Context, key, id string) error { return nil }
 
+// ListParts: an aborted upload is gone at once here.
+func (m *memBackend) ListParts(ctx context.Context, key, id string) ([]s3backend.CompletedPart, error) {
+	return nil, s3backend.ErrNoSuchUpload
+}
+
 // TestStreamingCutsPartsWhileWriting drives a staged file with writes in
 // order, slightly out of order (as the kernel's writeback sends them), and
 // with a rewrite inside the unsealed tail, and checks the object equals the

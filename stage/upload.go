@@ -189,11 +189,39 @@ func (f *File) _abandonStream() {
 		if s.uploadID != "" {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			if err := be.AbortMultipart(ctx, s.key, s.uploadID); err != nil {
+			if err := abortFully(ctx, be, s.key, s.uploadID); err != nil {
 				f.area.log.Warn("abort of an abandoned multipart upload failed", "key", s.key, "err", err)
 			}
 		}
 	}()
+}
+
+// abortFully aborts an upload until the server no longer has it. A part the
+// server was still receiving when the abort came may complete after it and
+// bring the upload back (S3 documents this; versitygw does it when the
+// client cancelled a part whose body it had already sent), so an abort is
+// checked after a pause, and repeated.
+func abortFully(ctx context.Context, be s3backend.Backend, key, id string) error {
+	pause := 200 * time.Millisecond
+	for range 4 {
+		if err := be.AbortMultipart(ctx, key, id); err != nil {
+			return err
+		}
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		_, err := be.ListParts(ctx, key, id)
+		if errors.Is(err, s3backend.ErrNoSuchUpload) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("check the abort of %s: %w", key, err)
+		}
+		pause *= 2
+	}
+	return fmt.Errorf("upload %s of %s still exists after 4 aborts", id, key)
 }
 
 // _cutParts cuts every part the contiguous bytes allow. With final set the
@@ -361,7 +389,10 @@ func (f *File) _createUpload(s *stream) {
 	meta := s.meta
 	go func() {
 		defer close(s.created)
-		id, err := f.area.be.CreateMultipart(s.ctx, s.key, meta)
+		// Not s.ctx: abandoning the stream cancels that, and a server that
+		// got the request may create the upload anyway; with no id we could
+		// not abort it, and it would stay, billed (found by TestReference).
+		id, err := f.area.be.CreateMultipart(f.area.ctx, s.key, meta)
 		f.mu.Lock()
 		s.uploadID, s.createErr = id, err
 		if err != nil {
