@@ -47,26 +47,40 @@ func TestThroughput(t *testing.T) {
 				}
 			}
 			time.Sleep(1500 * time.Millisecond) // slow start, queue fill
-			c0, err := l.Counters()
-			if err != nil {
-				t.Fatal(err)
+			// A second 3 s window if the first is off: the delay line is a
+			// user-space real-time thread, and a shared host stalled it
+			// once for a whole window (1 flow at 68 % of the rate). A real
+			// fault shows in both.
+			var problems []string
+			for attempt := 1; attempt <= 2; attempt++ {
+				c0, err := l.Counters()
+				if err != nil {
+					t.Fatal(err)
+				}
+				b0, t0 := s.bytes.Load(), time.Now()
+				time.Sleep(3 * time.Second)
+				b1, dt := s.bytes.Load(), time.Since(t0)
+				c1, err := l.Counters()
+				if err != nil {
+					t.Fatal(err)
+				}
+				good := mbit(b1-b0, dt)
+				wire := mbit(int64(c1.Up.Bytes-c0.Up.Bytes), c1.At.Sub(c0.At))
+				t.Logf("window %d: %d flows at %v Mbit/s: goodput %.2f Mbit/s (%.1f%% of the rate, %.1f%% of the payload ceiling), wire %.2f Mbit/s, queue drops %d",
+					attempt, tc.flows, rate, good, 100*good/rate, 100*good/(rate*goodputEfficiency), wire, c1.Up.QueueDrops-c0.Up.QueueDrops)
+				problems = nil
+				if good < 0.9*rate || good > 1.1*rate {
+					problems = append(problems, fmt.Sprintf("goodput %.2f Mbit/s not within 10%% of %v", good, rate))
+				}
+				if wire < 0.9*rate || wire > 1.1*rate {
+					problems = append(problems, fmt.Sprintf("wire rate %.2f Mbit/s not within 10%% of %v", wire, rate))
+				}
+				if len(problems) == 0 {
+					break
+				}
 			}
-			b0, t0 := s.bytes.Load(), time.Now()
-			time.Sleep(3 * time.Second)
-			b1, dt := s.bytes.Load(), time.Since(t0)
-			c1, err := l.Counters()
-			if err != nil {
-				t.Fatal(err)
-			}
-			good := mbit(b1-b0, dt)
-			wire := mbit(int64(c1.Up.Bytes-c0.Up.Bytes), c1.At.Sub(c0.At))
-			t.Logf("%d flows at %v Mbit/s: goodput %.2f Mbit/s (%.1f%% of the rate, %.1f%% of the payload ceiling), wire %.2f Mbit/s, queue drops %d",
-				tc.flows, rate, good, 100*good/rate, 100*good/(rate*goodputEfficiency), wire, c1.Up.QueueDrops-c0.Up.QueueDrops)
-			if good < 0.9*rate || good > 1.1*rate {
-				t.Errorf("goodput %.2f Mbit/s not within 10%% of %v", good, rate)
-			}
-			if wire < 0.9*rate || wire > 1.1*rate {
-				t.Errorf("wire rate %.2f Mbit/s not within 10%% of %v", wire, rate)
+			for _, p := range problems {
+				t.Error(p)
 			}
 		})
 	}
