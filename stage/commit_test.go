@@ -738,3 +738,50 @@ func TestAbortUntilGone(t *testing.T) {
 		t.Fatalf("%d aborts, want 2", n)
 	}
 }
+
+// staleBackend lists one multipart upload and records aborts.
+type staleBackend struct {
+	*memBackend
+	mu      sync.Mutex
+	aborted []string
+}
+
+func (b *staleBackend) ListMultipartUploads(ctx context.Context, prefix string) ([]s3backend.Upload, error) {
+	return []s3backend.Upload{{Key: "k", UploadID: "orphan"}}, nil
+}
+
+func (b *staleBackend) AbortMultipart(ctx context.Context, key, id string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.aborted = append(b.aborted, key+"/"+id)
+	return nil
+}
+
+// TestRecoverAbortsAnUnrecordedUpload: killed while CreateMultipartUpload
+// was in flight, a file being written left a manifest with the key its
+// upload targets but no id. Recovery keeps the file aside (never closed)
+// and aborts the upload the server may have created (found by
+// TestKillNineAnywhere: "multipart uploads left").
+func TestRecoverAbortsAnUnrecordedUpload(t *testing.T) {
+	be := &staleBackend{memBackend: newMemBackend()}
+	a := newTestArea(t, be, adapt.Fixed{P: adapt.Params{PartSize: 5 * MiB, Concurrency: 2}}, 64)
+	f, _ := a.Create("k", s3backend.ObjectMeta{})
+	f.mu.Lock()
+	f._startStreamMeta(f.meta)
+	f._writeManifest(f.manifestState()) // what _createUpload writes before its request
+	f.mu.Unlock()
+	b, err := New(a.cfg, be, adapt.Fixed{P: adapt.Params{PartSize: 5 * MiB, Concurrency: 2}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	rep, err := b.Recover(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	if len(rep.Unclosed) != 1 || !slices.Equal(be.aborted, []string{"k/orphan"}) {
+		t.Fatalf("unclosed %v, aborted %v; want k kept aside and its upload aborted", rep.Unclosed, be.aborted)
+	}
+}

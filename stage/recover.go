@@ -31,6 +31,7 @@ type RecoveryReport struct {
 // manifests are aborted; the upload restarts from the staged bytes.
 func (a *Area) Recover(ctx context.Context) (RecoveryReport, error) {
 	var rep RecoveryReport
+	var stale []string // keys that may have an upload with no id recorded
 	entries, err := os.ReadDir(a.dir)
 	if err != nil {
 		return rep, fmt.Errorf("read staging dir: %w", err)
@@ -58,6 +59,11 @@ func (a *Area) Recover(ctx context.Context) (RecoveryReport, error) {
 			a.moveAside(quarantineDir, id)
 			rep.Quarantined = append(rep.Quarantined, name)
 			continue
+		}
+		if m.UploadID == "" && m.UploadKey != "" {
+			// Killed while CreateMultipartUpload was in flight: an upload
+			// of that key may exist with no id recorded.
+			stale = append(stale, m.UploadKey)
 		}
 		if m.UploadID != "" {
 			upKey := m.UploadKey
@@ -100,10 +106,12 @@ func (a *Area) Recover(ctx context.Context) (RecoveryReport, error) {
 		a.moveAside(unclosedDir, id)
 		rep.Unclosed = append(rep.Unclosed, e.Name())
 	}
-	if len(rep.Resumed) > 0 {
+	if len(rep.Resumed) > 0 || len(stale) > 0 {
 		// Before the resumed uploads start, so that none of theirs is taken
 		// for a stale one.
-		a.abortStaleUploads(ctx, rep.Resumed)
+		a.abortStaleUploads(ctx, append(stale, rep.Resumed...))
+	}
+	if len(rep.Resumed) > 0 {
 		a.log.Info("resuming uploads left by the previous run", "files", len(rep.Resumed))
 		a.Retry()
 	}

@@ -387,6 +387,12 @@ func (f *File) _createUpload(s *stream) {
 	}
 	s.creating = true
 	meta := s.meta
+	// The manifest first, with the key the upload targets: killed after
+	// the server created the upload but before its id is recorded, the
+	// next mount still knows which key to clean up (abortStaleUploads).
+	if err := f._writeManifest(f.manifestState()); err != nil {
+		f.area.log.Warn("staging manifest not written before a multipart upload", "key", s.key, "err", err)
+	}
 	go func() {
 		defer close(s.created)
 		// Not s.ctx: abandoning the stream cancels that, and a server that
