@@ -303,16 +303,12 @@ func (a *Area) claim(key string, self *File) {
 	}
 }
 
-// setAway records (or, with g nil, clears) the file whose stream is bound
-// to key while its name is elsewhere.
+// setAway records g as the file whose stream is bound to key while its
+// name is elsewhere.
 func (a *Area) setAway(key string, g *File) {
 	a.awayMu.Lock()
 	defer a.awayMu.Unlock()
-	if g != nil {
-		a.away[key] = g
-	} else {
-		delete(a.away, key)
-	}
+	a.away[key] = g
 }
 
 // clearAway forgets g's entry for key, if it is still g's.
